@@ -1,0 +1,48 @@
+/** ONNX op type -> converter. An op missing here is refused with the list below. */
+import * as act from './activations.js';
+import { batchNormalization } from './batch-normalization.js';
+import { conv } from './conv.js';
+import * as ew from './elementwise.js';
+import { gemm, matMul } from './gemm.js';
+import type { OpConverter } from './op-types.js';
+import { pad } from './pad.js';
+import * as pool from './pooling.js';
+import { reduceMean } from './reduce-mean.js';
+import * as shp from './shape-ops.js';
+
+export const CONVERTERS: Readonly<Record<string, OpConverter>> = {
+  Conv: conv,
+  BatchNormalization: batchNormalization,
+  Relu: act.relu,
+  LeakyRelu: act.leakyRelu,
+  Clip: act.clip,
+  Sigmoid: act.sigmoid,
+  Softmax: act.softmax,
+  LogSoftmax: act.logSoftmax,
+  Add: ew.add,
+  Sub: ew.sub,
+  Mul: ew.mul,
+  Div: ew.div,
+  GlobalAveragePool: pool.globalAveragePool,
+  GlobalMaxPool: pool.globalMaxPool,
+  AveragePool: pool.averagePool,
+  MaxPool: pool.maxPool,
+  Flatten: shp.flatten,
+  Reshape: shp.reshape,
+  Shape: shp.shape,
+  Gather: shp.gather,
+  Unsqueeze: shp.unsqueeze,
+  Squeeze: shp.squeeze,
+  Concat: shp.concat,
+  Transpose: shp.transpose,
+  Cast: shp.cast,
+  Identity: shp.identity,
+  Dropout: shp.dropout,
+  Constant: shp.constant,
+  ReduceMean: reduceMean,
+  Gemm: gemm,
+  MatMul: matMul,
+  Pad: pad,
+};
+
+export const SUPPORTED_OPS = Object.keys(CONVERTERS).sort();

@@ -1,0 +1,92 @@
+/**
+ * Initializers as tfjs variables. Conv/Gemm/MatMul weights and biases and BatchNormalization scale/bias
+ * are trainable; BatchNormalization running statistics are variables that training updates but no
+ * gradient touches; every other initializer is a constant. Conv weights are stored as [KH,KW,Ci,Co]
+ * (what tf.conv2d takes) and turned back into ONNX's [Co,Ci,KH,KW] on export.
+ */
+import * as tf from '../tf.js';
+import { BadInputError } from '../errors.js';
+import type { Graph } from './graph.js';
+import { floatValues, type TensorValue } from './tensor-data.js';
+
+export type ParamRole = 'conv-weight' | 'weight' | 'bias' | 'bn-scale' | 'bn-bias' | 'bn-mean' | 'bn-var';
+
+export interface Parameter {
+  name: string; // the initializer's name in the ONNX file
+  role: ParamRole;
+  trainable: boolean;
+  variable: tf.Variable;
+  onnxDims: number[];
+}
+
+/** Follows Identity nodes back to the initializer they forward (PyTorch dedupes equal tensors so). */
+export function resolveInitializer(graph: Graph, name: string): string | undefined {
+  let cur = name;
+  for (let hops = 0; hops < 64; hops++) {
+    if (graph.initializers.has(cur)) return cur;
+    const p = graph.producer.get(cur);
+    if (!p || p.opType !== 'Identity') return undefined;
+    cur = p.inputs[0] ?? '';
+  }
+  return undefined;
+}
+
+export function assignRoles(graph: Graph): Map<string, ParamRole> {
+  const roles = new Map<string, ParamRole>();
+  const set = (nodeName: string, input: string | undefined, role: ParamRole) => {
+    if (!input) return;
+    const init = resolveInitializer(graph, input);
+    if (!init) return;
+    const prev = roles.get(init);
+    if (prev && prev !== role && (prev === 'conv-weight' || role === 'conv-weight')) {
+      throw new BadInputError(`${graph.file}: node '${nodeName}': initializer '${init}' is used both as a ${prev} and a ${role}`);
+    }
+    if (!prev) roles.set(init, role);
+  };
+  for (const n of graph.nodes) {
+    switch (n.opType) {
+      case 'Conv': set(n.name, n.inputs[1], 'conv-weight'); set(n.name, n.inputs[2], 'bias'); break;
+      case 'Gemm': set(n.name, n.inputs[1], 'weight'); set(n.name, n.inputs[2], 'bias'); break;
+      case 'MatMul': set(n.name, n.inputs[1], 'weight'); break;
+      case 'BatchNormalization':
+        set(n.name, n.inputs[1], 'bn-scale'); set(n.name, n.inputs[2], 'bn-bias');
+        set(n.name, n.inputs[3], 'bn-mean'); set(n.name, n.inputs[4], 'bn-var');
+        break;
+      case 'Add': {
+        // The bias of a Linear exported as MatMul + Add.
+        const [a, b] = n.inputs;
+        if (a && graph.producer.get(a)?.opType === 'MatMul') set(n.name, b, 'bias');
+        if (b && graph.producer.get(b)?.opType === 'MatMul') set(n.name, a, 'bias');
+        break;
+      }
+    }
+  }
+  return roles;
+}
+
+export function createParameters(graph: Graph): Map<string, Parameter> {
+  const params = new Map<string, Parameter>();
+  for (const [name, role] of assignRoles(graph)) {
+    const v: TensorValue = graph.initializers.get(name)!;
+    if (v.dtype !== 'float32') throw new BadInputError(`${graph.file}: initializer '${name}' is ${v.dtype}; weights must be float32`);
+    let t = tf.tensor(floatValues(v), v.dims, 'float32');
+    if (role === 'conv-weight') {
+      if (v.dims.length !== 4) throw new BadInputError(`${graph.file}: conv weight '${name}' has ${v.dims.length} dims; only 2-D convolutions are supported`);
+      const nhwc = tf.transpose(t, [2, 3, 1, 0]);
+      t.dispose();
+      t = nhwc;
+    }
+    const trainable = role !== 'bn-mean' && role !== 'bn-var';
+    params.set(name, { name, role, trainable, variable: tf.variable(t, trainable), onnxDims: v.dims });
+    t.dispose();
+  }
+  return params;
+}
+
+/** A parameter's current values in ONNX layout, ready to write back into its initializer. */
+export function parameterToOnnx(p: Parameter): Float32Array {
+  return tf.tidy(() => {
+    const t = p.role === 'conv-weight' ? tf.transpose(p.variable, [3, 2, 0, 1]) : p.variable;
+    return new Float32Array(t.dataSync());
+  });
+}

@@ -1,0 +1,102 @@
+/** An imported ONNX classifier as a trainable tfjs model: parameters, forward pass, taps, shapes. */
+import * as tf from '../tf.js';
+import { BadInputError } from '../errors.js';
+import { buildGraph, type Graph } from './graph.js';
+import { GraphRunner, type RunResult } from './interpreter.js';
+import { loadModel, type LoadedModel } from './load-model.js';
+import type { RunningStatUpdate, Value } from './ops/op-types.js';
+import { createParameters, parameterToOnnx, type Parameter } from './parameters.js';
+import { findTaps, namedTaps, type Tap } from './taps.js';
+
+export interface ForwardResult {
+  logits: tf.Tensor2D;
+  taps: Value[];
+  statUpdates: RunningStatUpdate[];
+}
+
+export class TrainableModel {
+  readonly graph: Graph;
+  readonly params: Map<string, Parameter>;
+  readonly runner: GraphRunner;
+  /** C, H, W of the image input. */
+  readonly inputShape: [number, number, number];
+  /** ONNX shape of every tensor for a batch of one. */
+  readonly shapes: Map<string, number[]>;
+  taps: Tap[];
+
+  constructor(readonly source: LoadedModel, tapNames?: string[]) {
+    this.graph = buildGraph(source);
+    const dims = this.graph.input.dims;
+    if (dims.length !== 4 || dims.slice(1).some((d) => typeof d !== 'number' || d <= 0)) {
+      throw new BadInputError(`${source.path}: input '${this.graph.input.name}' must be N x C x H x W with fixed C, H, W (got [${dims.join(', ')}])`);
+    }
+    this.inputShape = dims.slice(1) as [number, number, number];
+    this.params = createParameters(this.graph);
+    this.runner = new GraphRunner(this.graph, this.params);
+    let shapes = new Map<string, number[]>();
+    tf.tidy(() => {
+      const [c, h, w] = this.inputShape;
+      const r = this.runner.run(tf.zeros([1, h, w, c]), { training: false }, true);
+      for (const o of r.outputs) if (o.t.rank !== 2) throw new BadInputError(`${source.path}: output must be N x classes, got rank ${o.t.rank}`);
+      shapes = r.shapes!;
+    });
+    this.shapes = shapes;
+    this.taps = tapNames && tapNames.length ? namedTaps(this.graph, this.shapes, tapNames) : findTaps(this.graph, this.shapes);
+  }
+
+  static fromFile(path: string, tapNames?: string[]): TrainableModel {
+    return new TrainableModel(loadModel(path), tapNames);
+  }
+
+  get numClasses(): number {
+    const s = this.shapes.get(this.graph.outputs[0]!.name)!;
+    return s[1]!;
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return [...this.params.values()].filter((p) => p.trainable).map((p) => p.variable);
+  }
+
+  /** x: NHWC float32 batch. Returns logits [N, classes] and the tap values. */
+  forward(x: tf.Tensor4D, opts: { training: boolean; bnUsesBatchStats?: boolean; withTaps?: boolean }): ForwardResult {
+    const r: RunResult = this.runner.run(x, {
+      training: opts.training,
+      bnUsesBatchStats: opts.bnUsesBatchStats,
+      capture: opts.withTaps ? this.taps.map((t) => t.name) : undefined,
+    });
+    return { logits: r.outputs[0]!.t as tf.Tensor2D, taps: this.taps.map((t) => r.captured.get(t.name)!).filter(Boolean), statUpdates: r.statUpdates };
+  }
+
+  /** Folds batch statistics into the running statistics (PyTorch: unbiased variance, momentum 0.1). */
+  applyRunningStats(updates: RunningStatUpdate[]): void {
+    for (const u of updates) {
+      const mean = this.params.get(u.meanName), variance = this.params.get(u.varName);
+      if (mean && variance) {
+        tf.tidy(() => {
+          mean.variable.assign(tf.add(tf.mul(mean.variable, u.momentum), tf.mul(u.batchMean, 1 - u.momentum)));
+          variance.variable.assign(tf.add(tf.mul(variance.variable, u.momentum), tf.mul(u.batchVarUnbiased, 1 - u.momentum)));
+        });
+      }
+      u.batchMean.dispose();
+      u.batchVarUnbiased.dispose();
+    }
+  }
+
+  /** Current parameter values in ONNX layout, by initializer name. */
+  exportWeights(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const p of this.params.values()) out.set(p.name, parameterToOnnx(p));
+    return out;
+  }
+
+  parameterCount(): number {
+    let n = 0;
+    for (const p of this.params.values()) if (p.trainable) n += p.variable.size;
+    return n;
+  }
+
+  dispose(): void {
+    for (const p of this.params.values()) p.variable.dispose();
+    this.runner.dispose();
+  }
+}

@@ -1,0 +1,35 @@
+/** onnxruntime-node sessions made from validated in-memory bytes (never from a path it would resolve). */
+import * as ort from 'onnxruntime-node';
+import { BadInputError } from '../errors.js';
+
+export async function createSession(bytes: Uint8Array, where: string, threads = 2): Promise<ort.InferenceSession> {
+  try {
+    return await ort.InferenceSession.create(bytes, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+    });
+  } catch (e) {
+    throw new BadInputError(`${where}: onnxruntime cannot load the model (${(e as Error).message.split('\n')[0]})`);
+  }
+}
+
+/** NHWC batch -> NCHW Float32Array, the layout ONNX models take. */
+export function nhwcToNchw(src: Float32Array, n: number, h: number, w: number, c: number): Float32Array {
+  const out = new Float32Array(src.length);
+  const hw = h * w;
+  for (let b = 0; b < n; b++) {
+    const base = b * hw * c;
+    for (let p = 0; p < hw; p++) for (let k = 0; k < c; k++) out[base + k * hw + p] = src[base + p * c + k]!;
+  }
+  return out;
+}
+
+/** Runs the model on an NCHW batch and returns the first output (the logits), flat, with its shape. */
+export async function runModel(session: ort.InferenceSession, nchw: Float32Array, dims: number[]): Promise<{ data: Float32Array; dims: readonly number[] }> {
+  const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', nchw, dims) };
+  const out = await session.run(feeds);
+  const t = out[session.outputNames[0]!]!;
+  return { data: t.data as Float32Array, dims: t.dims };
+}
