@@ -1,0 +1,27 @@
+/**
+ * NAD attention maps and distillation loss, as the authors' public code computes them (NOTES.md §1):
+ * a = mean_c |F_c|^p, normalised per sample by its L2 norm over H x W (+1e-6); the loss is the mean
+ * squared difference of the student's and teacher's normalised maps. `sum` is p = 1; after the
+ * normalisation `mean-pow` and `pow` are the same map (the 1/C factor cancels).
+ */
+import * as tf from '../tf.js';
+
+export type AttentionKind = 'sum' | 'pow' | 'mean-pow';
+
+export function attentionExponent(kind: AttentionKind, p: number): number {
+  return kind === 'sum' ? 1 : p;
+}
+
+/** Normalised attention maps [N, H*W] of a feature map whose channel axis is `channelAxis`. */
+export function attentionMap(f: tf.Tensor, channelAxis: number, p: number): tf.Tensor2D {
+  const a = p === 1 ? tf.abs(f) : p === 2 ? tf.square(f) : tf.pow(tf.abs(f), p);
+  const m = tf.mean(a, channelAxis); // [N, H, W]
+  const flat = m.reshape([m.shape[0]!, -1]) as tf.Tensor2D;
+  const norm = tf.sqrt(tf.sum(tf.square(flat), 1, true));
+  return tf.div(flat, tf.add(norm, 1e-6)) as tf.Tensor2D;
+}
+
+/** Mean squared error between two normalised attention maps [N, H*W]. */
+export function attentionLoss(student: tf.Tensor2D, teacher: tf.Tensor2D): tf.Scalar {
+  return tf.mean(tf.square(tf.sub(student, teacher))) as tf.Scalar;
+}

@@ -1,0 +1,50 @@
+/**
+ * SGD with momentum, Nesterov and L2 weight decay exactly as torch.optim.SGD computes it:
+ * d = g + wd * w; buf = d (first step) else momentum * buf + d; d = d + momentum * buf (Nesterov)
+ * or buf; w -= lr * d. Written by hand: tfjs's MomentumOptimizer has no weight decay.
+ */
+import * as tf from '../tf.js';
+
+export interface SgdConfig {
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+}
+
+export class Sgd {
+  private readonly buffers = new Map<tf.Variable, tf.Tensor>();
+
+  constructor(readonly config: SgdConfig) {}
+
+  step(vars: tf.Variable[], grads: Record<string, tf.Tensor>, lr: number): void {
+    const { momentum, nesterov, weightDecay } = this.config;
+    for (const v of vars) {
+      const g = grads[v.name];
+      if (!g) continue;
+      tf.tidy(() => {
+        let d: tf.Tensor = weightDecay !== 0 ? tf.add(g, tf.mul(v, weightDecay)) : g;
+        if (momentum !== 0) {
+          const prev = this.buffers.get(v);
+          const buf = prev ? tf.add(tf.mul(prev, momentum), d) : d.clone();
+          prev?.dispose();
+          this.buffers.set(v, tf.keep(buf));
+          d = nesterov ? tf.add(d, tf.mul(buf, momentum)) : buf;
+        }
+        v.assign(tf.sub(v, tf.mul(d, lr)));
+      });
+    }
+  }
+
+  /** Momentum buffers in variable order (for checkpoints). */
+  state(vars: tf.Variable[]): (Float32Array | null)[] {
+    return vars.map((v) => {
+      const b = this.buffers.get(v);
+      return b ? new Float32Array(b.dataSync()) : null;
+    });
+  }
+
+  dispose(): void {
+    for (const b of this.buffers.values()) b.dispose();
+    this.buffers.clear();
+  }
+}

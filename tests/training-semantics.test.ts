@@ -1,0 +1,140 @@
+/**
+ * Training semantics against PyTorch recordings (fixtures/make_references.py): SGD with momentum,
+ * Nesterov, weight decay, train-mode BatchNormalization and a learning-rate change, with and without
+ * the NAD attention terms; and the attention loss with its gradient on fixed maps.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '../src/tf.js';
+import { TrainableModel } from '../src/import/trainable-model.js';
+import { attentionLoss, attentionMap } from '../src/nad/attention.js';
+import { Sgd } from '../src/nad/sgd.js';
+import { trainStep, type DistillTarget } from '../src/nad/train-step.js';
+import { fmnist, FIXTURES, maxAbs, maxAbsDiff, modelPath, readJson, REFERENCE, wasm } from './helpers/fixtures.js';
+
+interface StepsRecord {
+  lrs: number[]; momentum: number; weight_decay: number; losses: number[]; betas?: number[]; p?: number;
+  tensors: Record<string, { offset: number; length: number; shape: number[]; kind: 'delta' | 'value' }>;
+}
+
+beforeAll(wasm);
+
+/** ||a - b|| / ||b|| */
+function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+function runSteps(name: 'sgd_steps' | 'nad_steps', override: { weightDecay?: number } = {}) {
+  const rec = readJson<StepsRecord>(join(REFERENCE, `${name}.json`));
+  const ref = new Float32Array(readFileSync(join(REFERENCE, `${name}.bin`)).buffer.slice(0));
+  const model = TrainableModel.fromFile(modelPath('wrn16_1_unfused'));
+  const before = model.exportWeights();
+  const d = fmnist('train', 8);
+  const x = tf.tensor4d(d.x, [8, d.h, d.w, d.c]);
+  const y = tf.tensor1d(d.y, 'int32');
+  let distill: DistillTarget | undefined;
+  let teacher: TrainableModel | undefined;
+  if (rec.betas) {
+    teacher = TrainableModel.fromFile(join(FIXTURES, 'reference', 'teacher_wrn16_1.onnx'));
+    const maps = tf.tidy(() => teacher!.forward(x, { training: false, withTaps: true }).taps.map((t) => tf.keep(attentionMap(t.t, 3, rec.p!))));
+    distill = { maps, betas: rec.betas, p: rec.p! };
+  }
+  const sgd = new Sgd({ momentum: rec.momentum, nesterov: true, weightDecay: override.weightDecay ?? rec.weight_decay });
+  const losses = rec.lrs.map((lr) => trainStep(model, sgd, x, y, lr, distill).total);
+  const after = model.exportWeights();
+  const report: { name: string; rel: number }[] = [];
+  for (const [k, t] of Object.entries(rec.tensors)) {
+    const a = after.get(k);
+    expect(a, `initializer ${k}`).toBeDefined();
+    const expected = ref.subarray(t.offset, t.offset + t.length);
+    const got = a!.map((v, i) => v - before.get(k)![i]!);
+    const rel = relL2(got, expected);
+    report.push({ name: k, rel });
+  }
+  model.dispose();
+  teacher?.dispose();
+  distill?.maps.forEach((m) => m.dispose());
+  sgd.dispose();
+  x.dispose();
+  y.dispose();
+  return { rec, losses, report };
+}
+
+describe('training semantics match PyTorch', () => {
+  it('three SGD steps: weight changes and running statistics', () => {
+    const { rec, losses, report } = runSteps('sgd_steps');
+    losses.forEach((l, i) => expect(Math.abs(l - rec.losses[i]!)).toBeLessThan(5e-4 * Math.abs(rec.losses[i]!)));
+    const worst = report.reduce((a, b) => (b.rel > a.rel ? b : a));
+    console.log(`sgd_steps: worst relative difference ${worst.rel.toExponential(2)} (${worst.name})`);
+    for (const r of report) expect(r.rel, r.name).toBeLessThan(5e-3);
+  });
+
+  it('three NAD steps (CE + attention terms towards a frozen teacher)', () => {
+    const { rec, losses, report } = runSteps('nad_steps');
+    losses.forEach((l, i) => expect(Math.abs(l - rec.losses[i]!)).toBeLessThan(5e-4 * Math.abs(rec.losses[i]!)));
+    const worst = report.reduce((a, b) => (b.rel > a.rel ? b : a));
+    console.log(`nad_steps: worst relative difference ${worst.rel.toExponential(2)} (${worst.name})`);
+    for (const r of report) expect(r.rel, r.name).toBeLessThan(5e-3);
+  });
+
+  it('the comparison can fail: without weight decay the weight changes no longer match', () => {
+    const { report } = runSteps('sgd_steps', { weightDecay: 0 });
+    const worst = report.reduce((a, b) => (b.rel > a.rel ? b : a));
+    console.log(`without weight decay: worst relative difference ${worst.rel.toExponential(2)} (${worst.name})`);
+    expect(worst.rel).toBeGreaterThan(5e-2);
+  });
+
+  it('attention loss and its gradient (p = 1 and p = 2)', () => {
+    const cases = readJson<{ p: number; shape: number[]; fs: number[]; ft: number[]; loss: number; grad: number[] }[]>(join(REFERENCE, 'attention.json'));
+    for (const c of cases) {
+      const { loss, grad } = tf.tidy(() => {
+        const fs = tf.tensor(c.fs, c.shape), ft = tf.tensor(c.ft, c.shape);
+        const f = (s: tf.Tensor) => attentionLoss(attentionMap(s, 1, c.p), attentionMap(ft, 1, c.p));
+        const g = tf.grad(f)(fs);
+        return { loss: f(fs).dataSync()[0]!, grad: Array.from(g.dataSync()) };
+      });
+      expect(Math.abs(loss - c.loss)).toBeLessThan(1e-5 * c.loss);
+      expect(maxAbsDiff(grad, c.grad)).toBeLessThan(1e-4 * maxAbs(c.grad));
+    }
+  });
+});
+
+describe('train-mode BatchNormalization', () => {
+  it('normalises with the biased batch variance and updates running_var with the unbiased one (PyTorch)', async () => {
+    const { buildModel } = await import('./helpers/onnx-builder.js');
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const bytes = buildModel({
+      inputs: [{ name: 'x', dims: [2, 1, 1, 1] }], outputs: ['y'],
+      nodes: [{ op: 'BatchNormalization', inputs: ['x', 's', 'b', 'm', 'v'], outputs: ['y'], attrs: { epsilon: { float: 1e-5 }, momentum: { float: 0.9 } } }],
+      inits: [{ name: 's', dims: [1], float: [1] }, { name: 'b', dims: [1], float: [0] }, { name: 'm', dims: [1], float: [0] }, { name: 'v', dims: [1], float: [1] }],
+    });
+    const path = join(mkdtempSync(join(tmpdir(), 'nad-bn-')), 'bn.onnx');
+    writeFileSync(path, bytes);
+    const { loadModel } = await import('../src/import/load-model.js');
+    const { buildGraph } = await import('../src/import/graph.js');
+    const { createParameters } = await import('../src/import/parameters.js');
+    const { GraphRunner } = await import('../src/import/interpreter.js');
+    const graph = buildGraph(loadModel(path));
+    const params = createParameters(graph);
+    const runner = new GraphRunner(graph, params);
+    const x = tf.tensor4d([1, 3], [2, 1, 1, 1]); // mean 2, biased var 1, unbiased var 2
+    const r = runner.run(x, { training: true });
+    const y = Array.from(r.outputs[0]!.t.dataSync());
+    expect(y[0]).toBeCloseTo(-1 / Math.sqrt(1 + 1e-5), 5);
+    const mean = r.statUpdates[0]!.batchMean.dataSync()[0]!, v = r.statUpdates[0]!.batchVarUnbiased.dataSync()[0]!;
+    expect(mean).toBeCloseTo(2, 6);
+    expect(v).toBeCloseTo(2, 6);
+    // Through the model's update path: running_var = 0.9 * 1 + 0.1 * 2.
+    const { TrainableModel } = await import('../src/import/trainable-model.js');
+    TrainableModel.prototype.applyRunningStats.call({ params } as unknown as InstanceType<typeof TrainableModel>, r.statUpdates);
+    expect(params.get('v')!.variable.dataSync()[0]).toBeCloseTo(1.1, 6);
+    expect(params.get('m')!.variable.dataSync()[0]).toBeCloseTo(0.2, 6);
+  });
+});
