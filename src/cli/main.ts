@@ -5,7 +5,7 @@ import { BACKENDS } from '../backend/select-backend.js';
 import { describeError, ExitCode } from '../errors.js';
 import { formatInspect, inspect } from '../inspect.js';
 
-const VERSION = '0.1.0';
+import { TOOL_VERSION as VERSION } from '../export/provenance.js';
 
 function fail(message: string, exitCode: number): never {
   process.stderr.write(`nad-onnx: ${message}\n`);

@@ -49,7 +49,7 @@ export function editModelBytes(src: Uint8Array, edits: ModelEdits): Uint8Array {
   const out: Uint8Array[] = [];
   const seen = new Set<string>();
   for (const mf of parseFields(src)) {
-    if (mf.no === MODEL_GRAPH && mf.wireType === 2 && tensors.size > 0) {
+    if (mf.no === MODEL_GRAPH && mf.wireType === 2) {
       const gparts: Uint8Array[] = [];
       for (const gf of parseFields(src, mf.dataStart, mf.dataEnd)) {
         if (gf.no === GRAPH_INITIALIZER && gf.wireType === 2) {
