@@ -4,6 +4,12 @@ import { Command, CommanderError, Option } from 'commander';
 import { BACKENDS } from '../backend/select-backend.js';
 import { describeError, ExitCode } from '../errors.js';
 import { formatInspect, inspect } from '../inspect.js';
+import { clean, GateRejection } from '../clean.js';
+import { evaluate } from '../evaluate.js';
+import { BadInputError } from '../errors.js';
+import { formatCleanReport, formatMetrics } from './format-report.js';
+import { progressPrinter } from './progress.js';
+import { writeFileSync } from 'node:fs';
 
 import { TOOL_VERSION as VERSION } from '../export/provenance.js';
 
@@ -33,6 +39,99 @@ program
   .action(async (model: string, opts: { json?: boolean; taps?: string; backend: (typeof BACKENDS)[number] }) => {
     const r = await inspect(model, { backend: opts.backend, taps: opts.taps?.split(',').filter(Boolean) });
     process.stdout.write(opts.json ? JSON.stringify(r) + '\n' : formatInspect(r) + '\n');
+  });
+
+function numberList(flag: string) {
+  return (v: string): number[] => {
+    const xs = v.split(',').map((s) => Number(s.trim()));
+    if (xs.length === 0 || xs.some((x) => !Number.isFinite(x))) throw new BadInputError(`${flag}: expected comma-separated numbers, got '${v}'`);
+    return xs;
+  };
+}
+
+function num(flag: string, integer = false) {
+  return (v: string): number => {
+    const x = Number(v);
+    if (v.trim() === '' || !Number.isFinite(x) || (integer && !Number.isInteger(x))) throw new BadInputError(`${flag}: expected ${integer ? 'an integer' : 'a number'}, got '${v}'`);
+    return x;
+  };
+}
+
+program
+  .command('eval')
+  .description('measure ACC (and ASR / RA with a trigger) of an ONNX model with onnxruntime')
+  .argument('<model>', 'ONNX model file')
+  .requiredOption('--data <path>', 'test data: ImageFolder directory, .npz, .npy or IDX file')
+  .option('--trigger <spec>', 'grid | square:<size> | blend:<png|random:seed>:<alpha> | sig:<delta>:<f> | patch:<png>:<x>:<y>')
+  .option('--target <label>', 'the backdoor target class', num('--target', true))
+  .option('--poisoned <path>', 'already-triggered test images (any attack), labelled with their true classes')
+  .option('--mean <r,g,b>', 'per-channel mean the model was trained with', numberList('--mean'))
+  .option('--std <r,g,b>', 'per-channel std the model was trained with', numberList('--std'))
+  .option('--json', 'print one JSON object')
+  .addHelpText('after', '\nExamples:\n  $ nad-onnx eval model.onnx --data cifar10/test\n  $ nad-onnx eval model.onnx --data test.npz --trigger grid --target 0 --json')
+  .action(async (model: string, o: { data: string; trigger?: string; target?: number; poisoned?: string; mean?: number[]; std?: number[]; json?: boolean }) => {
+    const m = await evaluate({ model, ...o });
+    process.stdout.write(o.json ? JSON.stringify(m) + '\n' : formatMetrics(m) + '\n');
+  });
+
+program
+  .command('clean')
+  .description('remove a backdoor with Neural Attention Distillation and write the cleaned ONNX model')
+  .argument('<model>', 'backdoored ONNX model')
+  .requiredOption('--data <path>', 'clean data: ImageFolder directory, .npz, .npy or IDX file')
+  .requiredOption('--out <path>', 'where to write the cleaned model')
+  .option('--test <path>', 'test data for the report (default: the --data images)')
+  .option('--trigger <spec>', 'trigger to measure ASR: grid | square:<size> | blend:<png|random:seed>:<alpha> | sig:<delta>:<f> | patch:<png>:<x>:<y>')
+  .option('--target <label>', 'the backdoor target class', num('--target', true))
+  .option('--poisoned <path>', 'already-triggered test images (any attack), labelled with their true classes')
+  .option('--teacher <model>', 'a ready teacher in ONNX (taps of the same spatial sizes)')
+  .option('--teacher-epochs <n>', 'epochs of fine-tuning for the teacher', num('--teacher-epochs', true), 10)
+  .option('--epochs <n>', 'epochs of distillation', num('--epochs', true), 20)
+  .option('--betas <list>', 'attention-loss weight per tap (default 500 for the first tap, 1000 for the others)', numberList('--betas'))
+  .option('--p <p>', 'exponent of the attention map', num('--p'), 2)
+  .addOption(new Option('--attention <kind>', 'attention operator (sum = p 1; mean-pow equals pow after normalisation)').choices(['sum', 'pow', 'mean-pow']).default('pow'))
+  .option('--lr <lr>', 'learning rate for the first epochs (x0.1 from --lr-drop-epoch on)', num('--lr'), 0.1)
+  .option('--lr-drop-epoch <n>', 'epoch from which the learning rate is x0.1', num('--lr-drop-epoch', true), 2)
+  .option('--batch <n>', 'batch size', num('--batch', true), 64)
+  .option('--ratio <fraction>', 'use a seeded random fraction of --data', num('--ratio'))
+  .option('--mean <r,g,b>', 'per-channel mean the model was trained with', numberList('--mean'))
+  .option('--std <r,g,b>', 'per-channel std the model was trained with', numberList('--std'))
+  .option('--taps <names>', 'comma-separated tensor names to distil instead of the detected residual-group outputs')
+  .option('--seed <n>', 'random seed (subset, shuffling, augmentation)', num('--seed', true), 0)
+  .addOption(backendOption())
+  .option('--report <file>', 'also write the JSON report to a file')
+  .option('--json', 'print the JSON report instead of the table')
+  .option('--quiet', 'no progress on stderr')
+  .option('--max-acc-drop <points>', 'fail (exit 1, nothing written) if acc_all drops by more', num('--max-acc-drop'))
+  .option('--max-asr <percent>', 'fail (exit 1, nothing written) if the ASR after is higher', num('--max-asr'))
+  .addHelpText('after', '\nExamples:\n  $ nad-onnx clean model.onnx --data clean/ --out model.clean.onnx\n  $ nad-onnx clean model.onnx --data train/ --ratio 0.05 --test test/ --trigger grid --target 0 --out clean.onnx --report report.json')
+  .action(async (model: string, o: Record<string, unknown>) => {
+    const progress = o.quiet || o.json ? undefined : progressPrinter(process.stderr);
+    const taps = typeof o.taps === 'string' ? o.taps.split(',').filter(Boolean) : undefined;
+    const writeReport = (r: unknown) => {
+      if (typeof o.report === 'string') writeFileSync(o.report, JSON.stringify(r, null, 2) + '\n');
+    };
+    try {
+      const r = await clean({
+        model, data: o.data as string, out: o.out as string, test: o.test as string | undefined, trigger: o.trigger as string | undefined,
+        target: o.target as number | undefined, poisoned: o.poisoned as string | undefined, teacher: o.teacher as string | undefined,
+        teacherEpochs: o.teacherEpochs as number, epochs: o.epochs as number, betas: o.betas as number[] | undefined, p: o.p as number,
+        attention: o.attention as 'sum' | 'pow' | 'mean-pow', lr: o.lr as number, lrDropEpoch: o.lrDropEpoch as number, batch: o.batch as number,
+        ratio: o.ratio as number | undefined, mean: o.mean as number[] | undefined, std: o.std as number[] | undefined, taps,
+        seed: o.seed as number, backend: o.backend as (typeof BACKENDS)[number], maxAccDrop: o.maxAccDrop as number | undefined,
+        maxAsr: o.maxAsr as number | undefined, onProgress: progress?.update, onLog: progress?.log,
+      });
+      progress?.done();
+      writeReport(r);
+      process.stdout.write(o.json ? JSON.stringify(r) + '\n' : formatCleanReport(r) + '\n');
+    } catch (e) {
+      progress?.done();
+      if (e instanceof GateRejection) {
+        writeReport(e.report);
+        process.stdout.write(o.json ? JSON.stringify(e.report) + '\n' : formatCleanReport(e.report) + '\n');
+      }
+      throw e;
+    }
   });
 
 async function main(): Promise<void> {

@@ -24,6 +24,17 @@ export interface ModelEdits {
   tensors?: Map<string, Uint8Array>;
   /** metadata_props entries to set (replacing entries with the same key, appended after the others). */
   metadata?: [string, string][];
+  /** Extra graph outputs (float tensors), e.g. the taps a frozen teacher must return to onnxruntime. */
+  extraOutputs?: string[];
+}
+
+const GRAPH_OUTPUT = 12;
+
+/** ValueInfoProto { name, type { tensor_type { elem_type: FLOAT } } } */
+function floatOutput(name: string): Uint8Array {
+  const tensorType = Uint8Array.of(0x08, 0x01); // TypeProto.Tensor { elem_type: 1 }
+  const typeProto = concatBytes(lengthDelimited(1, tensorType)); // TypeProto { tensor_type }
+  return concatBytes([...lengthDelimited(1, new TextEncoder().encode(name)), ...lengthDelimited(2, typeProto)]);
 }
 
 function rewriteTensor(src: Uint8Array, f: WireField, payload: Uint8Array): Uint8Array[] {
@@ -63,6 +74,7 @@ export function editModelBytes(src: Uint8Array, edits: ModelEdits): Uint8Array {
         }
         gparts.push(src.subarray(gf.start, gf.end));
       }
+      for (const o of edits.extraOutputs ?? []) gparts.push(...lengthDelimited(GRAPH_OUTPUT, floatOutput(o)));
       out.push(...lengthDelimited(MODEL_GRAPH, concatBytes(gparts)));
       continue;
     }
@@ -91,7 +103,9 @@ function f32Bytes(a: Float32Array): Uint8Array {
  * The model as one self-contained byte array: external data inlined, optional new weights. This is what
  * onnxruntime is given (never a path it would resolve itself).
  */
-export function modelBytes(model: LoadedModel, weights?: Map<string, Float32Array>, metadata?: [string, string][]): Uint8Array {
+export function modelBytes(
+  model: LoadedModel, weights?: Map<string, Float32Array>, metadata?: [string, string][], extraOutputs?: string[],
+): Uint8Array {
   const tensors = new Map<string, Uint8Array>();
   for (const [name] of model.external) {
     const v = model.initializers.get(name)!;
@@ -103,7 +117,7 @@ export function modelBytes(model: LoadedModel, weights?: Map<string, Float32Arra
     if (!v || v.dtype !== 'float32' || v.data.length !== w.length) throw new Error(`weights for '${name}' do not match the initializer`);
     tensors.set(name, f32Bytes(w));
   }
-  const bytes = editModelBytes(model.bytes, { tensors, metadata });
+  const bytes = editModelBytes(model.bytes, { tensors, metadata, extraOutputs });
   if (bytes.length > MAX_INLINE_BYTES) throw new BadInputError(`${model.path}: the cleaned model would exceed 2 GB as one file (not supported)`);
   return bytes;
 }

@@ -1,0 +1,31 @@
+/** Human-readable tables for `eval` and `clean`. */
+import type { CleanReport } from '../clean.js';
+import type { Metrics } from '../verify/metrics.js';
+
+const f = (v: number | null, digits = 2) => (v === null ? '-' : v.toFixed(digits));
+
+export function formatMetrics(m: Metrics): string {
+  return [
+    `images         ${m.n}`,
+    `acc            ${f(m.acc)} %   (clean, non-target images)`,
+    `acc_all        ${f(m.acc_all)} %   (clean, all images)`,
+    `target_recall  ${f(m.target_recall)} %`,
+    `asr            ${f(m.asr)} %   (triggered non-target images -> target)`,
+    `ra             ${f(m.ra)} %   (triggered images -> true label)`,
+  ].join('\n');
+}
+
+export function formatCleanReport(r: CleanReport): string {
+  const rows: [string, Metrics][] = [['before', r.before], ['fine-tuning (teacher)', r.teacher], ['NAD (output)', r.after]];
+  const lines = [
+    `${'model'.padEnd(24)}${'acc'.padStart(8)}${'acc_all'.padStart(9)}${'asr'.padStart(8)}${'ra'.padStart(8)}${'DER'.padStart(8)}`,
+  ];
+  for (const [name, m] of rows) {
+    const d = name === 'before' ? null : name.startsWith('fine') ? r.der.teacher : r.der.after;
+    lines.push(`${name.padEnd(24)}${f(m.acc).padStart(8)}${f(m.acc_all).padStart(9)}${f(m.asr).padStart(8)}${f(m.ra).padStart(8)}${f(d).padStart(8)}`);
+  }
+  lines.push('');
+  lines.push(`test images ${r.data.test.n}, clean images ${r.data.train.n}, seed ${r.seed}, backend ${r.backend.name}, ${r.timings.total_s!.toFixed(1)} s`);
+  lines.push(r.output.written ? `wrote ${r.output.path} (sha256 ${r.output.sha256!.slice(0, 16)}…)` : `nothing written: ${r.gates.failed.join('; ')}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,51 @@
+/**
+ * The frozen teacher runs in onnxruntime-node (no gradient is needed, and it is ~15x faster than tfjs
+ * wasm here): its tap tensors are added as graph outputs and turned into normalised attention maps.
+ */
+import type * as ort from 'onnxruntime-node';
+import * as tf from '../tf.js';
+import { createSession } from '../verify/onnx-runtime.js';
+import * as ortModule from 'onnxruntime-node';
+
+export class TeacherMaps {
+  private constructor(private readonly session: ort.InferenceSession, readonly tapNames: string[], readonly p: number) {}
+
+  /** `bytes`: the teacher model with `tapNames` already exposed as outputs. */
+  static async create(bytes: Uint8Array, where: string, tapNames: string[], p: number): Promise<TeacherMaps> {
+    return new TeacherMaps(await createSession(bytes, where), tapNames, p);
+  }
+
+  /** Normalised attention maps [N, H*W] per tap for an NCHW batch (the exact batch the student sees). */
+  async maps(nchw: Float32Array, dims: number[]): Promise<tf.Tensor2D[]> {
+    const feeds = { [this.session.inputNames[0]!]: new ortModule.Tensor('float32', nchw, dims) };
+    const out = await this.session.run(feeds, this.tapNames);
+    return this.tapNames.map((name) => {
+      const t = out[name]!;
+      const [n, c, h, w] = t.dims as number[];
+      const data = t.data as Float32Array;
+      const hw = h! * w!;
+      const maps = new Float32Array(n! * hw);
+      for (let b = 0; b < n!; b++) {
+        const base = b * c! * hw;
+        for (let k = 0; k < c!; k++) {
+          for (let q = 0; q < hw; q++) {
+            const v = Math.abs(data[base + k * hw + q]!);
+            maps[b * hw + q] += this.p === 2 ? v * v : this.p === 1 ? v : Math.pow(v, this.p);
+          }
+        }
+        let norm = 0;
+        for (let q = 0; q < hw; q++) {
+          maps[b * hw + q] /= c!;
+          norm += maps[b * hw + q]! ** 2;
+        }
+        norm = Math.sqrt(norm) + 1e-6;
+        for (let q = 0; q < hw; q++) maps[b * hw + q] /= norm;
+      }
+      return tf.tensor2d(maps, [n!, hw]);
+    });
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Epoch loop shared by the teacher (plain fine-tuning) and the student (NAD): seeded shuffle, batches,
+ * the authors' augmentation, optional normalisation, one SGD step per batch, and for NAD the frozen
+ * teacher's attention maps computed on exactly the augmented batch the student sees.
+ */
+import * as tf from '../tf.js';
+import { augmentBatch, normalizeBatch, type AugmentConfig } from '../data/augment.js';
+import type { Dataset } from '../data/dataset.js';
+import type { Rng } from '../data/random.js';
+import { NadError, ExitCode } from '../errors.js';
+import type { TrainableModel } from '../import/trainable-model.js';
+import { nhwcToNchw } from '../verify/onnx-runtime.js';
+import { lrAt, type LrSchedule } from './schedule.js';
+import type { Sgd } from './sgd.js';
+import type { TeacherMaps } from './teacher-maps.js';
+import { trainStep } from './train-step.js';
+
+export interface EpochLoss {
+  epoch: number;
+  lr: number;
+  loss: number;
+  ce: number;
+  at: number[];
+  seconds: number;
+  images: number;
+}
+
+export interface EpochProgress {
+  phase: 'teacher' | 'nad';
+  epoch: number;
+  epochs: number;
+  done: number;
+  total: number;
+  loss: number;
+  imagesPerSecond: number;
+}
+
+export interface TrainConfig {
+  epochs: number;
+  batch: number;
+  schedule: LrSchedule;
+  augment: AugmentConfig;
+  mean?: number[];
+  std?: number[];
+  distill?: { teacher: TeacherMaps; betas: number[]; p: number };
+  phase: 'teacher' | 'nad';
+  onProgress?: (p: EpochProgress) => void;
+  signal?: AbortSignal;
+}
+
+export async function trainEpochs(model: TrainableModel, sgd: Sgd, data: Dataset, cfg: TrainConfig, rng: Rng): Promise<EpochLoss[]> {
+  const size = data.h * data.w * data.c;
+  const history: EpochLoss[] = [];
+  for (let epoch = 0; epoch < cfg.epochs; epoch++) {
+    const lr = lrAt(cfg.schedule, epoch);
+    const order = rng.permutation(data.n);
+    const t0 = performance.now();
+    let sum = 0, sumCe = 0, seen = 0;
+    const sumAt = new Array<number>(cfg.distill?.betas.length ?? 0).fill(0);
+    for (let s = 0; s < data.n; s += cfg.batch) {
+      cfg.signal?.throwIfAborted();
+      const n = Math.min(cfg.batch, data.n - s);
+      if (n < 2) continue; // a batch of one has no batch statistics (PyTorch would fail on it too)
+      const xb = new Float32Array(n * size);
+      const yb = new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        const j = order[s + i]!;
+        xb.set(data.x.subarray(j * size, (j + 1) * size), i * size);
+        yb[i] = data.labels[j]!;
+      }
+      const x = normalizeBatch(augmentBatch(xb, n, data.h, data.w, data.c, cfg.augment, rng), data.c, cfg.mean, cfg.std);
+      const maps = cfg.distill ? await cfg.distill.teacher.maps(nhwcToNchw(x, n, data.h, data.w, data.c), [n, data.c, data.h, data.w]) : undefined;
+      const xt = tf.tensor4d(x, [n, data.h, data.w, data.c]);
+      const yt = tf.tensor1d(yb, 'int32');
+      const l = trainStep(model, sgd, xt, yt, lr, maps && cfg.distill ? { maps, betas: cfg.distill.betas, p: cfg.distill.p } : undefined);
+      xt.dispose();
+      yt.dispose();
+      maps?.forEach((m) => m.dispose());
+      if (!Number.isFinite(l.total)) {
+        throw new NadError(
+          `${cfg.phase === 'teacher' ? 'teacher fine-tuning' : 'distillation'} diverged at epoch ${epoch + 1} (loss ${l.total}); try a smaller learning rate, e.g. --lr ${lr / 10}`,
+          ExitCode.internal,
+        );
+      }
+      sum += l.total * n;
+      sumCe += l.ce * n;
+      l.at.forEach((v, k) => (sumAt[k] += v * n));
+      seen += n;
+      const secs = (performance.now() - t0) / 1000;
+      cfg.onProgress?.({ phase: cfg.phase, epoch, epochs: cfg.epochs, done: s + n, total: data.n, loss: sum / seen, imagesPerSecond: seen / Math.max(secs, 1e-9) });
+    }
+    history.push({
+      epoch, lr, loss: sum / Math.max(seen, 1), ce: sumCe / Math.max(seen, 1), at: sumAt.map((v) => v / Math.max(seen, 1)),
+      seconds: (performance.now() - t0) / 1000, images: seen,
+    });
+  }
+  return history;
+}

@@ -1,0 +1,111 @@
+/**
+ * ACC / ASR / RA as the NAD code and the backdoor benchmarks report them, computed by onnxruntime-node on
+ * an ONNX model (never on the tfjs model).
+ */
+import type * as ort from 'onnxruntime-node';
+import type { Dataset } from '../data/dataset.js';
+import { normalizeBatch } from '../data/augment.js';
+import type { Trigger } from './triggers.js';
+import { nhwcToNchw, runModel } from './onnx-runtime.js';
+
+export interface Metrics {
+  /** Clean accuracy (%) on test images whose label is not the target (all images without a target). */
+  acc: number;
+  /** Clean accuracy (%) on the whole test set. */
+  acc_all: number;
+  /** Recall (%) of the target class on clean images; null without a target. */
+  target_recall: number | null;
+  /** Triggered non-target images classified as the target (%); null without a trigger. */
+  asr: number | null;
+  /** Triggered non-target images classified as their true label (%); null without a trigger. */
+  ra: number | null;
+  n: number;
+}
+
+export interface EvalOptions {
+  trigger?: Trigger;
+  /** Already-triggered images (--poisoned), labelled with their true classes. */
+  poisoned?: Dataset;
+  target?: number;
+  mean?: number[];
+  std?: number[];
+  batch?: number;
+}
+
+export async function predict(session: ort.InferenceSession, d: Dataset, opts: EvalOptions, transform?: Trigger): Promise<Int32Array> {
+  const batch = opts.batch ?? 256;
+  const size = d.h * d.w * d.c;
+  const preds = new Int32Array(d.n);
+  for (let s = 0; s < d.n; s += batch) {
+    const n = Math.min(batch, d.n - s);
+    let x = d.x.subarray(s * size, (s + n) * size);
+    if (transform) {
+      const t = new Float32Array(n * size);
+      for (let i = 0; i < n; i++) t.set(transform(x.subarray(i * size, (i + 1) * size), d.h, d.w, d.c), i * size);
+      x = t;
+    }
+    const xn = normalizeBatch(x, d.c, opts.mean, opts.std);
+    const out = await runModel(session, nhwcToNchw(xn, n, d.h, d.w, d.c), [n, d.c, d.h, d.w]);
+    const k = out.dims[1]!;
+    for (let i = 0; i < n; i++) {
+      let best = 0;
+      for (let j = 1; j < k; j++) if (out.data[i * k + j]! > out.data[i * k + best]!) best = j;
+      preds[s + i] = best;
+    }
+  }
+  return preds;
+}
+
+const pct = (a: number, b: number) => (b === 0 ? 0 : (100 * a) / b);
+
+export async function evaluateMetrics(session: ort.InferenceSession, test: Dataset, opts: EvalOptions): Promise<Metrics> {
+  const clean = await predict(session, test, opts);
+  const target = opts.target;
+  let correct = 0, correctNt = 0, nt = 0, tgt = 0, tgtHit = 0;
+  for (let i = 0; i < test.n; i++) {
+    const ok = clean[i] === test.labels[i];
+    if (ok) correct++;
+    if (target === undefined || test.labels[i] !== target) {
+      nt++;
+      if (ok) correctNt++;
+    } else {
+      tgt++;
+      if (ok) tgtHit++;
+    }
+  }
+  let asr: number | null = null, ra: number | null = null;
+  if (target !== undefined && (opts.trigger || opts.poisoned)) {
+    let src: Dataset = test;
+    let trig: Trigger | undefined = opts.trigger;
+    if (opts.poisoned) {
+      src = opts.poisoned;
+      trig = undefined;
+    }
+    const keep: number[] = [];
+    for (let i = 0; i < src.n; i++) if (src.labels[i] !== target) keep.push(i);
+    const { selectRows } = await import('../data/dataset.js');
+    const sub = selectRows(src, keep);
+    const p = await predict(session, sub, opts, trig);
+    let hit = 0, rob = 0;
+    for (let i = 0; i < sub.n; i++) {
+      if (p[i] === target) hit++;
+      if (p[i] === sub.labels[i]) rob++;
+    }
+    asr = pct(hit, sub.n);
+    ra = pct(rob, sub.n);
+  }
+  return {
+    acc: pct(correctNt, nt),
+    acc_all: pct(correct, test.n),
+    target_recall: target === undefined ? null : pct(tgtHit, tgt),
+    asr,
+    ra,
+    n: test.n,
+  };
+}
+
+/** DER in percent: (max(0, dASR) - max(0, dACC_all) + 100) / 2 with d = before - after. */
+export function der(before: Metrics, after: Metrics): number | null {
+  if (before.asr === null || after.asr === null) return null;
+  return (Math.max(0, before.asr - after.asr) - Math.max(0, before.acc_all - after.acc_all) + 100) / 2;
+}
