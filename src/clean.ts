@@ -51,6 +51,8 @@ export interface CleanOptions {
   maxAsr?: number;
   momentum?: number;
   weightDecay?: number;
+  /** Restore BatchNorms that PyTorch folded into convs, for training (default true). */
+  bnRestore?: boolean;
   onProgress?: (p: EpochProgress) => void;
   onLog?: (line: string) => void;
   signal?: AbortSignal;
@@ -137,6 +139,14 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   timings.load_s = (performance.now() - t0) / 1000;
 
   const tapNames = student.taps.map((t) => t.name);
+  const restore = (m: TrainableModel) => {
+    if (o.bnRestore === false) return 0;
+    const k = Math.min(256, train.n), size = train.h * train.w * train.c;
+    const calib = tf.tensor4d(normalizeBatch(train.x.subarray(0, k * size), train.c, o.mean, o.std), [k, train.h, train.w, train.c]);
+    const n = m.restoreFoldedBatchNorm(calib).length;
+    calib.dispose();
+    return n;
+  };
   let t = performance.now();
   const beforeSession = await createSession(modelBytes(source), o.model);
   const before = await evaluateMetrics(beforeSession, test, evalOpts);
@@ -161,6 +171,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     tm.dispose();
   } else {
     const teacher = new TrainableModel(source, o.taps);
+    restore(teacher);
     const sgd = new Sgd(sgdConfig);
     log(`teacher: fine-tuning ${teacherEpochs} epochs on ${train.n} images (${backend.name})`);
     teacherLosses = await trainEpochs(teacher, sgd, train, {
@@ -184,6 +195,8 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   t = performance.now();
   const teacherPath = o.teacher ?? 'teacher';
   const maps = await TeacherMaps.create(teacherTapBytes, teacherPath, teacherTaps, p);
+  const restored = restore(student);
+  if (restored > 0) log(`restored ${restored} BatchNorm layers that the exporter folded into convolutions (folded back on export)`);
   const sgd = new Sgd(sgdConfig);
   log(`nad: distilling ${epochs} epochs, betas ${betas.join(',')}, p ${p}`);
   const nadLosses = await trainEpochs(student, sgd, train, {
@@ -197,7 +210,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     teacher: o.teacher ?? null, teacher_epochs: o.teacher ? 0 : teacherEpochs, epochs, betas, p, attention: o.attention ?? 'pow',
     lr: schedule.lr, lr_drop_epoch: schedule.dropEpoch, lr_factor: schedule.factor, batch, ratio: o.ratio ?? 1,
     momentum: sgdConfig.momentum, nesterov: true, weight_decay: sgdConfig.weightDecay, augmentation: 'RandomCrop(pad 4) + HorizontalFlip + Cutout(1, 3)',
-    mean: o.mean ?? null, std: o.std ?? null, taps: tapNames, seed,
+    mean: o.mean ?? null, std: o.std ?? null, taps: tapNames, seed, bn_restore: o.bnRestore !== false, restored_batchnorms: restored,
   };
   const weights = student.exportWeights();
   const outBytes = modelBytes(source, weights, provenanceMetadata('neural-attention-distillation', parameters, sha256(source.bytes)));

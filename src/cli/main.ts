@@ -98,6 +98,7 @@ program
   .option('--std <r,g,b>', 'per-channel std the model was trained with', numberList('--std'))
   .option('--taps <names>', 'comma-separated tensor names to distil instead of the detected residual-group outputs')
   .option('--seed <n>', 'random seed (subset, shuffling, augmentation)', num('--seed', true), 0)
+  .option('--no-bn-restore', 'train the graph as exported, without restoring BatchNorms folded into convolutions')
   .addOption(backendOption())
   .option('--report <file>', 'also write the JSON report to a file')
   .option('--json', 'print the JSON report instead of the table')
@@ -119,7 +120,7 @@ program
         attention: o.attention as 'sum' | 'pow' | 'mean-pow', lr: o.lr as number, lrDropEpoch: o.lrDropEpoch as number, batch: o.batch as number,
         ratio: o.ratio as number | undefined, mean: o.mean as number[] | undefined, std: o.std as number[] | undefined, taps,
         seed: o.seed as number, backend: o.backend as (typeof BACKENDS)[number], maxAccDrop: o.maxAccDrop as number | undefined,
-        maxAsr: o.maxAsr as number | undefined, onProgress: progress?.update, onLog: progress?.log,
+        maxAsr: o.maxAsr as number | undefined, bnRestore: o.bnRestore as boolean, onProgress: progress?.update, onLog: progress?.log,
       });
       progress?.done();
       writeReport(r);

@@ -6,7 +6,7 @@ import * as tf from '../tf.js';
 import { BadInputError } from '../errors.js';
 import type { Graph, GraphNode } from './graph.js';
 import { nchw, onnxShape } from './ops/layout.js';
-import type { OpContext, RunningStatUpdate, Value } from './ops/op-types.js';
+import type { OpContext, RestoredBatchNorm, RunningStatUpdate, Value } from './ops/op-types.js';
 import { CONVERTERS, SUPPORTED_OPS } from './ops/registry.js';
 import { tensorFromValue } from './ops/shape-ops.js';
 import { resolveInitializer, type Parameter } from './parameters.js';
@@ -46,6 +46,8 @@ export function constantNodeValue(node: GraphNode, where: string): TensorValue {
 export class GraphRunner {
   /** Static values: initializers and Constant outputs. */
   readonly constants = new Map<string, TensorValue>();
+  /** BatchNorms restored in front of folded conv biases, by node name. */
+  readonly restored = new Map<string, RestoredBatchNorm>();
   private readonly constTensors = new Map<string, tf.Tensor>();
 
   constructor(readonly graph: Graph, readonly params: Map<string, Parameter>) {
@@ -128,6 +130,7 @@ export class GraphRunner {
             return undefined;
           },
           addRunningStatUpdate: (u) => statUpdates.push(u),
+          restoredBatchNorm: this.restored.get(node.name),
         };
         try {
           outs = CONVERTERS[node.opType]!(ctx);

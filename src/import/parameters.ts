@@ -17,6 +17,8 @@ export interface Parameter {
   trainable: boolean;
   variable: tf.Variable;
   onnxDims: number[];
+  /** Added for training only (a restored BatchNorm); never written to the ONNX file. */
+  synthetic?: boolean;
 }
 
 /** Follows Identity nodes back to the initializer they forward (PyTorch dedupes equal tensors so). */

@@ -7,6 +7,7 @@ import { loadModel, type LoadedModel } from './load-model.js';
 import type { RunningStatUpdate, Value } from './ops/op-types.js';
 import { createParameters, parameterToOnnx, type Parameter } from './parameters.js';
 import { findTaps, namedTaps, type Tap } from './taps.js';
+import { foldBack, restoreFoldedBatchNorm, type FoldedConv } from './restore-batchnorm.js';
 
 export interface ForwardResult {
   logits: tf.Tensor2D;
@@ -82,16 +83,36 @@ export class TrainableModel {
     }
   }
 
-  /** Current parameter values in ONNX layout, by initializer name. */
+  /** Convs whose folded BatchNorm was restored for training (see restore-batchnorm.ts). */
+  folded: FoldedConv[] = [];
+
+  /** Restores the BatchNorms PyTorch folded into convs, calibrated on `calibration` (NHWC). */
+  restoreFoldedBatchNorm(calibration: tf.Tensor4D): FoldedConv[] {
+    this.folded = restoreFoldedBatchNorm(this.graph, this.runner, this.params, calibration);
+    return this.folded;
+  }
+
+  /** Current parameter values in ONNX layout, by initializer name (restored BatchNorms folded back). */
   exportWeights(): Map<string, Float32Array> {
     const out = new Map<string, Float32Array>();
-    for (const p of this.params.values()) out.set(p.name, parameterToOnnx(p));
+    for (const p of this.params.values()) if (!p.synthetic) out.set(p.name, parameterToOnnx(p));
+    for (const f of this.folded) {
+      const bn = this.runner.restored.get(f.node)!;
+      const w = this.params.get(f.weight)!, b = this.params.get(f.bias)!;
+      tf.tidy(() => {
+        const { weight, bias } = foldBack(w.variable, bn);
+        out.set(f.weight, new Float32Array(tf.transpose(weight, [3, 2, 0, 1]).dataSync()));
+        out.set(f.bias, new Float32Array(bias.dataSync()));
+        void b;
+      });
+    }
     return out;
   }
 
+  /** Trainable values of the ONNX file (restored BatchNorms not counted). */
   parameterCount(): number {
     let n = 0;
-    for (const p of this.params.values()) if (p.trainable) n += p.variable.size;
+    for (const p of this.params.values()) if (!p.synthetic && p.role !== 'bn-mean' && p.role !== 'bn-var') n += p.variable.size;
     return n;
   }
 

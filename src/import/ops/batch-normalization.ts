@@ -17,7 +17,7 @@ function channelShape(v: Value): number[] {
   return v.nhwc ? [v.t.shape[3]!] : [v.t.shape[1]!];
 }
 
-function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, axes: number[], eps: number) {
+export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, axes: number[], eps: number) {
   let stats: { mean: tf.Tensor1D; variance: tf.Tensor1D } | undefined;
   const f = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
     const { mean, variance } = tf.moments(xi, axes);

@@ -1,8 +1,23 @@
 /** Conv (2-D): strides, pads / auto_pad, dilations, groups and bias, on NHWC activations. */
 import * as tf from '../../tf.js';
 import { conv2dTrainable } from '../../backend/conv2d-gradients.js';
+import { batchNormTrain } from './batch-normalization.js';
 import { nhwc, spatial } from './layout.js';
-import type { OpContext, Value } from './op-types.js';
+import type { OpContext, RestoredBatchNorm, Value } from './op-types.js';
+
+/** The restored normalisation: batch statistics in training, running statistics otherwise. */
+function restoredNorm(ctx: OpContext, z: tf.Tensor4D, bn: RestoredBatchNorm): tf.Tensor {
+  if (ctx.training && ctx.bnUsesBatchStats) {
+    const { y, stats } = batchNormTrain(z, bn.gamma, bn.beta, [0, 1, 2], bn.eps);
+    const m = z.shape[0] * z.shape[1] * z.shape[2];
+    const unbiased = tf.keep(tf.mul(stats.variance, m / Math.max(1, m - 1))) as tf.Tensor1D;
+    stats.variance.dispose();
+    ctx.addRunningStatUpdate({ meanName: bn.meanName, varName: bn.varName, batchMean: stats.mean, batchVarUnbiased: unbiased, momentum: bn.momentum });
+    return y;
+  }
+  const a = tf.mul(bn.gamma, tf.rsqrt(tf.add(bn.variance, bn.eps)));
+  return tf.add(tf.mul(z, a), tf.sub(bn.beta, tf.mul(bn.mean, a)));
+}
 
 /** Explicit [top, left, bottom, right] pads from ONNX pads / auto_pad. */
 export function resolvePads(
@@ -57,6 +72,8 @@ export function conv(ctx: OpContext): Value[] {
     const ws = tf.split(w, group, 3);
     y = tf.concat(xs.map((xg, g) => conv2dTrainable(xg as tf.Tensor4D, ws[g] as tf.Tensor4D, params)), 3);
   }
+  const bn = ctx.restoredBatchNorm;
+  if (bn) return [spatial(restoredNorm(ctx, y, bn))];
   const b = ctx.param(2);
   if (b) y = tf.add(y, b);
   return [spatial(y)];

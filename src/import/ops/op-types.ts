@@ -42,6 +42,23 @@ export interface OpContext {
   addRunningStatUpdate(u: RunningStatUpdate): void;
   /** Whether BatchNormalization nodes should use batch statistics (training) or running ones. */
   bnUsesBatchStats: boolean;
+  /** The normalisation restored in front of this node's bias when PyTorch folded a BatchNorm into it. */
+  restoredBatchNorm?: RestoredBatchNorm;
+}
+
+/**
+ * A BatchNorm that PyTorch's exporter folded into a Conv, restored for training: the conv runs without
+ * its bias and is followed by this normalisation (see import/restore-batchnorm.ts).
+ */
+export interface RestoredBatchNorm {
+  gamma: tf.Variable;
+  beta: tf.Variable;
+  mean: tf.Variable;
+  variance: tf.Variable;
+  meanName: string;
+  varName: string;
+  eps: number;
+  momentum: number;
 }
 
 export type OpConverter = (ctx: OpContext) => Value[];
