@@ -1,0 +1,109 @@
+/**
+ * `clean` end to end on the committed Fashion-MNIST fixture: the README quick start (short), the report
+ * schema, verification gates, determinism and bad input.
+ */
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '../src/tf.js';
+import { onnx } from '../src/import/onnx-schema.js';
+import { TrainableModel } from '../src/import/trainable-model.js';
+import { cli, isOneLineError } from './helpers/cli.js';
+import { FIXTURES, fmnist, maxAbs, maxAbsDiff, modelPath, wasm } from './helpers/fixtures.js';
+import { schemaErrors } from './helpers/schemas.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'nad-clean-'));
+const DATA = join(FIXTURES, 'data', 'fmnist-clean');
+const TEST = join(FIXTURES, 'data', 'fmnist-test.npz');
+/** The README quick start, as committed there. */
+const QUICK = ['--batch', '32', '--lr', '0.03', '--lr-drop-epoch', '1', '--teacher-epochs', '2', '--epochs', '2', '--betas', '250,500,500'];
+
+beforeAll(wasm);
+
+describe('clean (quick start)', () => {
+  it('lowers ASR by at least half, keeps acc_all within 5 points, writes a verified model', () => {
+    const out = join(dir, 'quick.clean.onnx');
+    const report = join(dir, 'quick.json');
+    const r = cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--test', TEST, '--trigger', 'grid', '--target', '0', ...QUICK, '--out', out, '--report', report, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(schemaErrors('clean-report.schema.json', rep)).toBe('');
+    expect(JSON.parse(readFileSync(report, 'utf8'))).toEqual(rep);
+    console.log(`quick start: before ${rep.before.acc_all.toFixed(2)} / ${rep.before.asr.toFixed(2)}, teacher ${rep.teacher.acc_all.toFixed(2)} / ${rep.teacher.asr.toFixed(2)}, NAD ${rep.after.acc_all.toFixed(2)} / ${rep.after.asr.toFixed(2)} (acc_all / asr)`);
+    expect(rep.after.asr).toBeLessThanOrEqual(rep.before.asr / 2);
+    expect(rep.before.acc_all - rep.after.acc_all).toBeLessThanOrEqual(5);
+    expect(rep.losses.teacher).toHaveLength(2);
+    expect(rep.losses.nad).toHaveLength(2);
+    expect(rep.losses.nad[0].at).toHaveLength(3);
+    // The written file, measured again by `eval` (onnxruntime), gives the reported figures.
+    const e = cli(['eval', out, '--data', TEST, '--trigger', 'grid', '--target', '0', '--json']);
+    expect(JSON.parse(e.stdout)).toEqual(rep.after);
+    // Provenance and an unchanged graph.
+    const m = onnx.ModelProto.decode(readFileSync(out));
+    const meta = Object.fromEntries(m.metadataProps!.map((p) => [p.key, p.value]));
+    expect(meta['nad-onnx.method']).toBe('neural-attention-distillation');
+    expect(meta['nad-onnx.source_sha256']).toBe(rep.model.sha256);
+    const src = onnx.ModelProto.decode(readFileSync(modelPath('wrn16_1')));
+    expect(m.graph!.node!.map((n) => n.opType)).toEqual(src.graph!.node!.map((n) => n.opType));
+  });
+});
+
+describe('restoring folded BatchNorms', () => {
+  it('changes nothing before training: same logits, same exported weights', () => {
+    const model = TrainableModel.fromFile(modelPath('wrn16_1'));
+    const d = fmnist('test', 32);
+    const x = tf.tensor4d(d.x, [d.n, d.h, d.w, d.c]);
+    const before = tf.tidy(() => Array.from(model.forward(x, { training: false }).logits.dataSync()));
+    const w0 = model.exportWeights();
+    expect(model.restoreFoldedBatchNorm(x).length).toBe(6); // bn2 of each of the six blocks
+    const after = tf.tidy(() => Array.from(model.forward(x, { training: false }).logits.dataSync()));
+    expect(maxAbsDiff(before, after)).toBeLessThan(1e-4 * maxAbs(before));
+    const w1 = model.exportWeights();
+    for (const [k, v] of w0) expect(maxAbsDiff(w1.get(k)!, v), k).toBeLessThan(1e-4 * Math.max(1e-3, maxAbs(v)));
+    x.dispose();
+    model.dispose();
+  });
+});
+
+describe('gates, determinism, bad input', () => {
+  const SHORT = ['--data', DATA, '--ratio', '0.2', '--test', TEST, '--trigger', 'grid', '--target', '0', '--teacher-epochs', '1', '--epochs', '1', '--lr', '0.01'];
+
+  it('--max-asr missed: exit 1, the report says which, nothing written', () => {
+    const out = join(dir, 'gate.onnx');
+    const r = cli(['clean', modelPath('wrn16_1'), ...SHORT, '--max-asr', '0', '--out', out, '--json']);
+    expect(r.code).toBe(1);
+    expect(existsSync(out)).toBe(false);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.gates.passed).toBe(false);
+    expect(rep.gates.failed[0]).toMatch(/asr .* is above --max-asr 0/);
+    expect(isOneLineError(r.stderr)).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
+  });
+
+  it('the same inputs and seed give byte-identical output', () => {
+    const a = join(dir, 'det-a.onnx'), b = join(dir, 'det-b.onnx');
+    expect(cli(['clean', modelPath('wrn16_1'), ...SHORT, '--out', a, '--quiet']).code).toBe(0);
+    expect(cli(['clean', modelPath('wrn16_1'), ...SHORT, '--out', b, '--quiet']).code).toBe(0);
+    expect(readFileSync(a).equals(readFileSync(b))).toBe(true);
+  });
+
+  const bad: [string, string[], number, RegExp][] = [
+    ['unknown trigger spec', ['--trigger', 'stripes', '--target', '0'], 2, /--trigger stripes: unknown trigger/],
+    ['target out of range', ['--trigger', 'grid', '--target', '12'], 2, /--target: 12 is not a class/],
+    ['empty data folder', ['--data', join(dir)], 2, /no class folders/],
+    ['diverging loss', ['--lr', '1e12'], 3, /diverged at epoch 1 .*try a smaller learning rate/],
+  ];
+  for (const [name, extra, code, pattern] of bad) {
+    it(`${name}: exit ${code}, one line, no output`, () => {
+      const out = join(dir, `bad-${name.replace(/\W/g, '')}.onnx`);
+      const args = ['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.1', '--test', TEST, '--teacher-epochs', '1', '--epochs', '1', '--out', out];
+      // Later flags win in commander: the case's flags override the defaults above.
+      const r = cli([...args, ...extra]);
+      expect(r.code, r.stderr).toBe(code);
+      expect(isOneLineError(r.stderr), r.stderr).toBe(true);
+      expect(r.stderr).toMatch(pattern);
+      expect(existsSync(out)).toBe(false);
+    });
+  }
+});
