@@ -45,9 +45,9 @@ function geometry(ctx: OpContext, x: tf.Tensor4D): PoolGeometry {
   return { kernel: [k[0]!, k[1]!], strides: [s[0]!, s[1]!], pads, extra };
 }
 
-function padSpatial(x: tf.Tensor4D, g: PoolGeometry, value: number, counted: boolean): tf.Tensor4D {
+/** The file's pads plus the ceil_mode overhang, filled with `value`. */
+function padSpatial(x: tf.Tensor4D, g: PoolGeometry, value: number): tf.Tensor4D {
   const [t, l, b, r] = g.pads;
-  if (counted) return tf.pad(x, [[0, 0], [t, b + g.extra[0]], [l, r + g.extra[1]], [0, 0]], value);
   return tf.pad(x, [[0, 0], [t, b + g.extra[0]], [l, r + g.extra[1]], [0, 0]], value);
 }
 
@@ -56,7 +56,7 @@ export function maxPool(ctx: OpContext): Value[] {
   if (ctx.node.outputs.length > 1 && ctx.node.outputs[1]) throw new Error(`${ctx.where}: the Indices output is not supported`);
   const g = geometry(ctx, x);
   // Padding never wins a max: pad with -Infinity, then pool without padding.
-  const p = padSpatial(x, g, -Infinity, true);
+  const p = padSpatial(x, g, -Infinity);
   return [spatial(tf.maxPool(p, g.kernel, g.strides, 'valid'))];
 }
 
@@ -69,11 +69,11 @@ export function averagePool(ctx: OpContext): Value[] {
   if (noPad) return [spatial(tf.avgPool(x, g.kernel, g.strides, 'valid'))];
   // Sum over each window, divided by the number of elements that count (input, plus the file's pads
   // when count_include_pad; the ceil_mode overhang never counts).
-  const sums = tf.mul(tf.avgPool(padSpatial(x, g, 0, true), g.kernel, g.strides, 'valid'), area);
+  const sums = tf.mul(tf.avgPool(padSpatial(x, g, 0), g.kernel, g.strides, 'valid'), area);
   const [t, l, b, r] = g.pads;
   const h = x.shape[1], w = x.shape[2];
   const ones = tf.ones([1, h, w, 1]) as tf.Tensor4D;
-  const counted = includePad ? tf.pad(ones, [[0, 0], [t, b], [l, r], [0, 0]], 1) : tf.pad(ones, [[0, 0], [t, b], [l, r], [0, 0]], 0);
+  const counted = tf.pad(ones, [[0, 0], [t, b], [l, r], [0, 0]], includePad ? 1 : 0);
   const mask = tf.pad(counted, [[0, 0], [0, g.extra[0]], [0, g.extra[1]], [0, 0]], 0) as tf.Tensor4D;
   const counts = tf.mul(tf.avgPool(mask, g.kernel, g.strides, 'valid'), area);
   return [spatial(tf.div(sums, counts))];
