@@ -107,3 +107,22 @@ describe('gates, determinism, bad input', () => {
     });
   }
 });
+
+describe('clean with a ready teacher', () => {
+  it('--teacher takes an ONNX teacher; no teacher fine-tuning runs', () => {
+    const out = join(dir, 'teacher.onnx');
+    const r = cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.2', '--test', TEST, '--trigger', 'grid', '--target', '0',
+      '--teacher', join(FIXTURES, 'reference', 'teacher_wrn16_1.onnx'), '--epochs', '1', '--lr', '0.01', '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.losses.teacher).toEqual([]);
+    expect(rep.parameters.teacher).toMatch(/teacher_wrn16_1\.onnx$/);
+    expect(rep.losses.nad[0].at.every((v: number) => v > 0)).toBe(true);
+  });
+
+  it('--teacher with taps of other spatial sizes is refused', () => {
+    const r = cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.1', '--teacher', modelPath('tvresnet_w16'), '--out', join(dir, 'x.onnx')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/do not match the student's spatial sizes/);
+  });
+});
