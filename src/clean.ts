@@ -23,6 +23,8 @@ import { der, evaluateMetrics, type Metrics } from './verify/metrics.js';
 import { createSession, nhwcToNchw, runModel } from './verify/onnx-runtime.js';
 import { parseTrigger, type Trigger } from './verify/triggers.js';
 import { normalizeBatch } from './data/augment.js';
+import { attentionFigure } from './report/attention-figure.js';
+import { renderHtmlReport } from './report/html-report.js';
 
 export interface CleanOptions {
   model: string;
@@ -51,6 +53,8 @@ export interface CleanOptions {
   maxAsr?: number;
   momentum?: number;
   weightDecay?: number;
+  /** Also write a self-contained HTML report to this path. */
+  html?: string;
   /** Restore BatchNorms that PyTorch folded into convs, for training (default true). */
   bnRestore?: boolean;
   onProgress?: (p: EpochProgress) => void;
@@ -259,6 +263,14 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     export_check: { max_abs_logit_diff: diff },
     timings,
   };
+  if (o.html) {
+    const fig = await attentionFigure([
+      { name: 'before', bytes: modelBytes(source, undefined, undefined, tapNames), taps: tapNames },
+      { name: 'fine-tuning', bytes: teacherTapBytes, taps: teacherTaps },
+      { name: 'NAD', bytes: modelBytes(source, weights, undefined, tapNames), taps: tapNames },
+    ], test, { trigger, target: o.target, p, mean: o.mean, std: o.std });
+    writeFileAtomic(o.html, new TextEncoder().encode(await renderHtmlReport(report, fig)), [o.model]);
+  }
   if (failed.length > 0) throw new GateRejection(report, failed);
   return report;
 }

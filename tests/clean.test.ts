@@ -112,8 +112,16 @@ describe('clean with a ready teacher', () => {
   it('--teacher takes an ONNX teacher; no teacher fine-tuning runs', () => {
     const out = join(dir, 'teacher.onnx');
     const r = cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.2', '--test', TEST, '--trigger', 'grid', '--target', '0',
-      '--teacher', join(FIXTURES, 'reference', 'teacher_wrn16_1.onnx'), '--epochs', '1', '--lr', '0.01', '--out', out, '--json']);
+      '--teacher', join(FIXTURES, 'reference', 'teacher_wrn16_1.onnx'), '--epochs', '1', '--lr', '0.01', '--out', out, '--json',
+      '--html', join(dir, 'teacher.html')]);
     expect(r.code, r.stderr).toBe(0);
+    // The HTML report: self-contained, the three-row table, loss curves, attention maps for 4 clean + 4
+    // triggered images x 3 models x 3 taps (+ the 8 input images).
+    const html = readFileSync(join(dir, 'teacher.html'), 'utf8');
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    expect(html.match(/<tr><th>(before|fine-tuning \(teacher\)|NAD \(output\))<\/th>/g)).toHaveLength(3);
+    expect(html).toContain('<polyline');
+    expect(html.match(/src="data:image\/png;base64,/g)).toHaveLength(8 + 8 * 3 * 3);
     const rep = JSON.parse(r.stdout);
     expect(rep.losses.teacher).toEqual([]);
     expect(rep.parameters.teacher).toMatch(/teacher_wrn16_1\.onnx$/);
