@@ -47,12 +47,15 @@ function lossChart(report: CleanReport): string {
   const all = series.flatMap((s) => s.pts);
   const max = Math.max(...all, 1e-9), n = Math.max(...series.map((s) => s.pts.length), 2);
   const x = (i: number) => pad + (i * (W - 2 * pad)) / (n - 1), y = (v: number) => H - pad - (v / max) * (H - 2 * pad);
-  const lines = series.map((s) => `<polyline fill="none" stroke="${s.colour}" stroke-width="2" points="${s.pts.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"/>`);
+  // A line per series, with a dot per epoch (a one-epoch run still shows its point).
+  const lines = series.map((s) => `<polyline fill="none" stroke="${s.colour}" stroke-width="2" points="${s.pts.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"/>`
+    + s.pts.map((v, i) => `<circle cx="${x(i).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="${s.colour}"><title>epoch ${i + 1}: ${v.toFixed(4)}</title></circle>`).join(''));
+  const ticks = Array.from({ length: n }, (_, i) => `<text x="${x(i).toFixed(1)}" y="${H - pad + 14}" font-size="11" text-anchor="middle">${i + 1}</text>`);
   const legend = series.map((s, k) => `<text x="${W - 190}" y="${18 + 16 * k}" fill="${s.colour}" font-size="12">■ ${s.name}</text>`);
   return `<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="loss per epoch">
 <line x1="${pad}" y1="${H - pad}" x2="${W - pad}" y2="${H - pad}" stroke="#999"/><line x1="${pad}" y1="${pad / 2}" x2="${pad}" y2="${H - pad}" stroke="#999"/>
 <text x="${W / 2}" y="${H - 8}" font-size="12" text-anchor="middle">epoch</text><text x="6" y="${pad / 2 + 4}" font-size="11">${max.toFixed(2)}</text><text x="${pad - 10}" y="${H - pad + 4}" font-size="11" text-anchor="end">0</text>
-${lines.join('\n')}\n${legend.join('\n')}</svg>`;
+${lines.join('\n')}\n${ticks.join('')}\n${legend.join('\n')}</svg>`;
 }
 
 function metricsRow(name: string, m: Metrics, der: number | null): string {
