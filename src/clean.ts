@@ -20,7 +20,7 @@ import { TeacherMaps } from './nad/teacher-maps.js';
 import { trainEpochs, type EpochLoss, type EpochProgress } from './nad/train-epochs.js';
 import * as tf from './tf.js';
 import { der, evaluateMetrics, type Metrics } from './verify/metrics.js';
-import { createSession, nhwcToNchw, runModel } from './verify/onnx-runtime.js';
+import { createSession, nhwcToNchw, probeSession, runModel } from './verify/onnx-runtime.js';
 import { parseTrigger, type Trigger } from './verify/triggers.js';
 import { normalizeBatch } from './data/augment.js';
 import { attentionFigure } from './report/attention-figure.js';
@@ -152,7 +152,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     return n;
   };
   let t = performance.now();
-  const beforeSession = await createSession(modelBytes(source), o.model);
+  const beforeSession = await createSession(modelBytes(source), o.model, 2, true);
   const before = await evaluateMetrics(beforeSession, test, evalOpts);
   await beforeSession.release();
   timings.eval_before_s = (performance.now() - t) / 1000;
@@ -172,6 +172,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     teacherTaps = tm.taps.map((x) => x.name);
     teacherBytes = modelBytes(tm.source);
     teacherTapBytes = modelBytes(tm.source, undefined, undefined, teacherTaps);
+    probeSession(teacherBytes, o.teacher);
     tm.dispose();
   } else {
     const teacher = new TrainableModel(source, o.taps);

@@ -27,7 +27,7 @@ export async function evaluate(o: EvaluateOptions): Promise<Metrics> {
   if (dims.length !== 4 || dims.slice(1).some((d) => typeof d !== 'number')) throw new BadInputError(`${o.model}: input must be N x C x H x W with fixed C, H, W`);
   const [c, h, w] = dims.slice(1) as number[];
   const shape = { c: c!, h: h!, w: w! };
-  const session = await createSession(modelBytes(source), o.model);
+  const session = await createSession(modelBytes(source), o.model, 2, true);
   const outDims = graph.outputs[0]!.dims;
   const numClasses = typeof outDims[1] === 'number' ? outDims[1] : Number.MAX_SAFE_INTEGER;
   if (o.target !== undefined && !(Number.isInteger(o.target) && o.target >= 0 && o.target < numClasses)) {

@@ -58,6 +58,8 @@ export async function trainEpochs(model: TrainableModel, sgd: Sgd, data: Dataset
     let sum = 0, sumCe = 0, seen = 0;
     const sumAt = new Array<number>(cfg.distill?.betas.length ?? 0).fill(0);
     for (let s = 0; s < data.n; s += cfg.batch) {
+      // Training steps are synchronous: yield once per batch so signals and aborts are seen promptly.
+      await new Promise((resolve) => setImmediate(resolve));
       cfg.signal?.throwIfAborted();
       const n = Math.min(cfg.batch, data.n - s);
       if (n < 2) continue; // a batch of one has no batch statistics (PyTorch would fail on it too)

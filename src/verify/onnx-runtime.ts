@@ -1,8 +1,26 @@
 /** onnxruntime-node sessions made from validated in-memory bytes (never from a path it would resolve). */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { BadInputError } from '../errors.js';
 
-export async function createSession(bytes: Uint8Array, where: string, threads = 2): Promise<ort.InferenceSession> {
+const PROBE = fileURLToPath(new URL('./session-probe.js', import.meta.url));
+
+/**
+ * Loads the bytes in a child onnxruntime first, so that a native crash on a hostile file becomes a
+ * BadInputError here rather than killing this process.
+ */
+export function probeSession(bytes: Uint8Array, where: string): void {
+  if (!existsSync(PROBE)) return; // running from sources (tests): the in-process load still validates
+  const r = spawnSync(process.execPath, [PROBE], { input: bytes, timeout: 120_000, maxBuffer: 1 << 20 });
+  if (r.status === 0) return;
+  const why = r.signal ? `onnxruntime crashed (${r.signal})` : r.error ? r.error.message : `onnxruntime cannot load the model (${r.stderr.toString().trim()})`;
+  throw new BadInputError(`${where}: ${why}`);
+}
+
+export async function createSession(bytes: Uint8Array, where: string, threads = 2, isolate = false): Promise<ort.InferenceSession> {
+  if (isolate) probeSession(bytes, where);
   try {
     return await ort.InferenceSession.create(bytes, {
       intraOpNumThreads: threads,

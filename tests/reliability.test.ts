@@ -1,0 +1,54 @@
+/** Reliability: no tensor leaks across training steps; interrupted runs leave nothing behind. */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '../src/tf.js';
+import { TrainableModel } from '../src/import/trainable-model.js';
+import { attentionMap } from '../src/nad/attention.js';
+import { Sgd } from '../src/nad/sgd.js';
+import { trainStep } from '../src/nad/train-step.js';
+import { FIXTURES, fmnist, modelPath, ROOT, wasm } from './helpers/fixtures.js';
+
+beforeAll(wasm);
+
+describe('memory', () => {
+  it('tf.memory() stays flat over NAD steps (restored BatchNorms, teacher maps, momentum)', () => {
+    const model = TrainableModel.fromFile(modelPath('wrn16_1'));
+    const d = fmnist('train', 16);
+    const x = tf.tensor4d(d.x, [d.n, d.h, d.w, d.c]);
+    const y = tf.tensor1d(d.y, 'int32');
+    model.restoreFoldedBatchNorm(x);
+    const teacher = TrainableModel.fromFile(modelPath('wrn16_1'));
+    const sgd = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
+    const counts: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const maps = tf.tidy(() => teacher.forward(x, { training: false, withTaps: true }).taps.map((t) => tf.keep(attentionMap(t.t, 3, 2))));
+      trainStep(model, sgd, x, y, 0.01, { maps, betas: [500, 1000, 1000], p: 2 });
+      maps.forEach((m) => m.dispose());
+      counts.push(tf.memory().numTensors);
+    }
+    // The first step creates the momentum buffers; after it the count must not move.
+    expect(new Set(counts.slice(1)).size).toBe(1);
+    model.dispose(); teacher.dispose(); sgd.dispose(); x.dispose(); y.dispose();
+  });
+});
+
+describe('interruption', () => {
+  it('SIGINT during clean: exit 130, no output, no temporary files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nad-int-'));
+    const out = join(dir, 'out.onnx');
+    const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', modelPath('wrn16_1'), '--data', join(FIXTURES, 'data', 'fmnist-clean'),
+      '--epochs', '5', '--teacher-epochs', '5', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    await new Promise((r) => setTimeout(r, 6000));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    expect(code).toBe(130);
+    expect(stderr.trim()).toBe('nad-onnx: interrupted');
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
