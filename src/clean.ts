@@ -16,6 +16,7 @@ import { TrainableModel } from './import/trainable-model.js';
 import { attentionExponent, type AttentionKind } from './nad/attention.js';
 import { NAD_SCHEDULE, type LrSchedule } from './nad/schedule.js';
 import { Sgd } from './nad/sgd.js';
+import { loadCheckpoint, saveCheckpoint } from './nad/checkpoint.js';
 import { TeacherMaps } from './nad/teacher-maps.js';
 import { trainEpochs, type EpochLoss, type EpochProgress } from './nad/train-epochs.js';
 import * as tf from './tf.js';
@@ -53,6 +54,8 @@ export interface CleanOptions {
   maxAsr?: number;
   momentum?: number;
   weightDecay?: number;
+  /** Save the state after every epoch here, and resume from it when rerun with the same arguments. */
+  checkpoint?: string;
   /** Also write a self-contained HTML report to this path. */
   html?: string;
   /** Restore BatchNorms that PyTorch folded into convs, for training (default true). */
@@ -157,6 +160,14 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   await beforeSession.release();
   timings.eval_before_s = (performance.now() - t) / 1000;
 
+  // Resumable runs: the fingerprint covers everything that changes the result.
+  const fingerprint = sha256(new TextEncoder().encode(JSON.stringify({
+    model: sha256(source.bytes), data: o.data, ratio: o.ratio ?? 1, n: train.n, teacher: o.teacher ?? null, teacherEpochs, epochs, betas, p,
+    schedule, batch, sgdConfig, mean: o.mean ?? null, std: o.std ?? null, taps: tapNames, seed, bnRestore: o.bnRestore !== false,
+  })));
+  const ck = o.checkpoint ? loadCheckpoint(o.checkpoint, fingerprint) : undefined;
+  let finishedTeacher: Map<string, Float32Array> | undefined;
+
   // Teacher: the given ONNX model, or the backdoored model fine-tuned on the clean data.
   t = performance.now();
   let teacherBytes: Uint8Array;
@@ -175,19 +186,43 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     probeSession(teacherBytes, o.teacher);
     tm.dispose();
   } else {
-    const teacher = new TrainableModel(source, o.taps);
-    restore(teacher);
-    const sgd = new Sgd(sgdConfig);
-    log(`teacher: fine-tuning ${teacherEpochs} epochs on ${train.n} images (${backend.name})`);
-    teacherLosses = await trainEpochs(teacher, sgd, train, {
-      epochs: teacherEpochs, batch, schedule, augment: NAD_AUGMENT, mean: o.mean, std: o.std, phase: 'teacher', onProgress: o.onProgress, signal: o.signal,
-    }, new Rng(seed + 1));
-    const teacherWeights = teacher.exportWeights();
+    let teacherWeights: Map<string, Float32Array>;
+    if (ck?.phase === 'nad' && ck.teacherWeights) {
+      teacherWeights = ck.teacherWeights;
+      teacherLosses = ck.teacherHistory;
+      log(`teacher: taken from the checkpoint in ${o.checkpoint}`);
+    } else {
+      const teacher = new TrainableModel(source, o.taps);
+      restore(teacher);
+      const sgd = new Sgd(sgdConfig);
+      const rng = new Rng(seed + 1);
+      let start = 0;
+      let history: EpochLoss[] = [];
+      if (ck?.phase === 'teacher') {
+        teacher.loadVariableState(ck.params);
+        sgd.setState(teacher.trainableVariables(), ck.momentum);
+        rng.state = ck.rngState;
+        start = ck.epochsDone;
+        history = ck.teacherHistory;
+        log(`teacher: resuming after epoch ${start} from ${o.checkpoint}`);
+      }
+      log(`teacher: fine-tuning ${teacherEpochs} epochs on ${train.n} images (${backend.name})`);
+      teacherLosses = await trainEpochs(teacher, sgd, train, {
+        epochs: teacherEpochs, batch, schedule, augment: NAD_AUGMENT, mean: o.mean, std: o.std, phase: 'teacher', onProgress: o.onProgress, signal: o.signal,
+        startEpoch: start, history,
+        onEpochEnd: (done, h) => o.checkpoint && saveCheckpoint(o.checkpoint, {
+          fingerprint, phase: 'teacher', epochsDone: done, rngState: rng.state, teacherHistory: h, nadHistory: [],
+          params: teacher.variableState(), momentum: sgd.state(teacher.trainableVariables()),
+        }),
+      }, rng);
+      teacherWeights = teacher.exportWeights();
+      sgd.dispose();
+      teacher.dispose();
+    }
     teacherBytes = modelBytes(source, teacherWeights);
     teacherTaps = tapNames;
     teacherTapBytes = modelBytes(source, teacherWeights, undefined, teacherTaps);
-    sgd.dispose();
-    teacher.dispose();
+    finishedTeacher = teacherWeights;
   }
   timings.teacher_s = (performance.now() - t) / 1000;
   t = performance.now();
@@ -203,10 +238,26 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   const restored = restore(student);
   if (restored > 0) log(`restored ${restored} BatchNorm layers that the exporter folded into convolutions (folded back on export)`);
   const sgd = new Sgd(sgdConfig);
+  const nadRng = new Rng(seed + 2);
+  let nadStart = 0;
+  let nadHistory: EpochLoss[] = [];
+  if (ck?.phase === 'nad') {
+    student.loadVariableState(ck.params);
+    sgd.setState(student.trainableVariables(), ck.momentum);
+    nadRng.state = ck.rngState;
+    nadStart = ck.epochsDone;
+    nadHistory = ck.nadHistory;
+    log(`nad: resuming after epoch ${nadStart} from ${o.checkpoint}`);
+  }
   log(`nad: distilling ${epochs} epochs, betas ${betas.join(',')}, p ${p}`);
   const nadLosses = await trainEpochs(student, sgd, train, {
     epochs, batch, schedule, augment: NAD_AUGMENT, mean: o.mean, std: o.std, distill: { teacher: maps, betas, p }, phase: 'nad', onProgress: o.onProgress, signal: o.signal,
-  }, new Rng(seed + 2));
+    startEpoch: nadStart, history: nadHistory,
+    onEpochEnd: (done, h) => o.checkpoint && saveCheckpoint(o.checkpoint, {
+      fingerprint, phase: 'nad', epochsDone: done, rngState: nadRng.state, teacherHistory: teacherLosses, nadHistory: h,
+      params: student.variableState(), momentum: sgd.state(student.trainableVariables()), teacherWeights: finishedTeacher,
+    }),
+  }, nadRng);
   await maps.release();
   sgd.dispose();
   timings.nad_s = (performance.now() - t) / 1000;

@@ -52,3 +52,34 @@ describe('interruption', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 });
+
+describe('checkpoint and resume', () => {
+  it('a killed run resumes from its checkpoint and ends in the same bytes as an uninterrupted run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nad-ck-'));
+    const args = (out: string, extra: string[] = []) => [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', modelPath('wrn16_1'), '--data', join(FIXTURES, 'data', 'fmnist-clean'),
+      '--ratio', '0.3', '--teacher-epochs', '2', '--epochs', '2', '--lr', '0.01', '--out', out, '--quiet', ...extra];
+    const run = (a: string[]) => new Promise<number | null>((r) => spawn(process.execPath, a, { stdio: 'ignore' }).on('exit', (c) => r(c)));
+    const reference = join(dir, 'reference.onnx');
+    expect(await run(args(reference))).toBe(0);
+    // Kill (SIGKILL: no chance to clean up) once the first checkpoint of the NAD phase exists.
+    const ckDir = join(dir, 'ck'), out = join(dir, 'resumed.onnx');
+    const child = spawn(process.execPath, args(out, ['--checkpoint', ckDir]), { stdio: 'ignore' });
+    const { readFileSync: read } = await import('node:fs');
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        const f = join(ckDir, 'nad-onnx-checkpoint.bin');
+        if (existsSync(f) && read(f).includes(Buffer.from('"phase":"nad"'))) {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 50);
+    });
+    await new Promise((r) => child.on('exit', r));
+    expect(existsSync(out)).toBe(false);
+    expect(await run(args(out, ['--checkpoint', ckDir]))).toBe(0);
+    expect(read(out).equals(read(reference))).toBe(true);
+    // Other arguments: the checkpoint is refused, not silently mixed in.
+    expect(await run(args(join(dir, 'other.onnx'), ['--checkpoint', ckDir, '--seed', '5']))).toBe(2);
+  });
+});

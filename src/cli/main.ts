@@ -101,6 +101,7 @@ program
   .option('--no-bn-restore', 'train the graph as exported, without restoring BatchNorms folded into convolutions')
   .addOption(backendOption())
   .option('--report <file>', 'also write the JSON report to a file')
+  .option('--checkpoint <dir>', 'save the state after each epoch; rerunning with the same arguments resumes')
   .option('--html <file>', 'also write a self-contained HTML report (metrics, loss curves, attention maps)')
   .option('--json', 'print the JSON report instead of the table')
   .option('--quiet', 'no progress on stderr')
@@ -121,7 +122,7 @@ program
         attention: o.attention as 'sum' | 'pow' | 'mean-pow', lr: o.lr as number, lrDropEpoch: o.lrDropEpoch as number, batch: o.batch as number,
         ratio: o.ratio as number | undefined, mean: o.mean as number[] | undefined, std: o.std as number[] | undefined, taps,
         seed: o.seed as number, backend: o.backend as (typeof BACKENDS)[number], maxAccDrop: o.maxAccDrop as number | undefined,
-        maxAsr: o.maxAsr as number | undefined, bnRestore: o.bnRestore as boolean, html: o.html as string | undefined, onProgress: progress?.update, onLog: progress?.log,
+        maxAsr: o.maxAsr as number | undefined, bnRestore: o.bnRestore as boolean, html: o.html as string | undefined, checkpoint: o.checkpoint as string | undefined, onProgress: progress?.update, onLog: progress?.log,
       });
       progress?.done();
       writeReport(r);

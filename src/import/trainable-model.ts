@@ -109,6 +109,21 @@ export class TrainableModel {
     return out;
   }
 
+  /** Every variable's values in its stored layout (for checkpoints). */
+  variableState(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const p of this.params.values()) out.set(p.name, new Float32Array(p.variable.dataSync()));
+    return out;
+  }
+
+  loadVariableState(state: Map<string, Float32Array>): void {
+    for (const p of this.params.values()) {
+      const v = state.get(p.name);
+      if (!v || v.length !== p.variable.size) throw new Error(`checkpoint does not match variable '${p.name}'`);
+      p.variable.assign(tf.tensor(v, p.variable.shape));
+    }
+  }
+
   /** Trainable values of the ONNX file (restored BatchNorms not counted). */
   parameterCount(): number {
     let n = 0;

@@ -43,6 +43,16 @@ export class Sgd {
     });
   }
 
+  /** Restores momentum buffers saved by state() (same variable order). */
+  setState(vars: tf.Variable[], buffers: (Float32Array | null)[]): void {
+    vars.forEach((v, i) => {
+      const b = buffers[i];
+      this.buffers.get(v)?.dispose();
+      if (b) this.buffers.set(v, tf.keep(tf.tensor(b, v.shape)));
+      else this.buffers.delete(v);
+    });
+  }
+
   dispose(): void {
     for (const b of this.buffers.values()) b.dispose();
     this.buffers.clear();

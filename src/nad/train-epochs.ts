@@ -46,12 +46,17 @@ export interface TrainConfig {
   phase: 'teacher' | 'nad';
   onProgress?: (p: EpochProgress) => void;
   signal?: AbortSignal;
+  /** Resume: epochs already done, and their losses (the history is extended in place). */
+  startEpoch?: number;
+  history?: EpochLoss[];
+  /** Called after each epoch (checkpointing). */
+  onEpochEnd?: (epochsDone: number, history: EpochLoss[]) => void;
 }
 
 export async function trainEpochs(model: TrainableModel, sgd: Sgd, data: Dataset, cfg: TrainConfig, rng: Rng): Promise<EpochLoss[]> {
   const size = data.h * data.w * data.c;
-  const history: EpochLoss[] = [];
-  for (let epoch = 0; epoch < cfg.epochs; epoch++) {
+  const history: EpochLoss[] = cfg.history ?? [];
+  for (let epoch = cfg.startEpoch ?? 0; epoch < cfg.epochs; epoch++) {
     const lr = lrAt(cfg.schedule, epoch);
     const order = rng.permutation(data.n);
     const t0 = performance.now();
@@ -95,6 +100,7 @@ export async function trainEpochs(model: TrainableModel, sgd: Sgd, data: Dataset
       epoch, lr, loss: sum / Math.max(seen, 1), ce: sumCe / Math.max(seen, 1), at: sumAt.map((v) => v / Math.max(seen, 1)),
       seconds: (performance.now() - t0) / 1000, images: seen,
     });
+    cfg.onEpochEnd?.(epoch + 1, history);
   }
   return history;
 }
