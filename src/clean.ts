@@ -296,6 +296,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   if (o.maxAsr !== undefined && after.asr !== null && after.asr > o.maxAsr) failed.push(`asr ${after.asr.toFixed(2)}% is above --max-asr ${o.maxAsr}`);
   if (failed.length === 0) writeFileAtomic(o.out, outBytes, [o.model, ...[...source.external.values()].map((e) => e.file)]);
   timings.total_s = (performance.now() - t0) / 1000;
+  timings.peak_rss_mb = process.resourceUsage().maxRSS / 1024;
   const report: CleanReport = {
     tool: { name: 'nad-onnx', version: TOOL_VERSION },
     command: 'clean',

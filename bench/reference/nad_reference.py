@@ -8,7 +8,7 @@ file). Same subset selection as nad-onnx (mulberry32 permutation, seed ^ 0x5eed)
 Prints a JSON object: before / teacher / after metrics (acc, acc_all, asr, ra), per-epoch losses and the
 throughput of each phase (images/s), for bench/README.md and the issue-4 benchmark.
 """
-import argparse, copy, json, os, sys, time
+import argparse, copy, json, os, resource, sys, time
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -172,7 +172,8 @@ def main():
     after = metrics(model, xt, yt, args.target)
     res = {'seed': args.seed, 'train_images': len(y), 'test_images': len(yt), 'before': before, 'teacher': tm, 'after': after,
            'losses': {'teacher': th, 'nad': nh}, 'images_per_s': {'teacher': t_ips, 'nad': n_ips, 'eval': (len(yt) + int((yt != args.target).sum())) / eval_s},
-           'load_s': load_s, 'threads': args.threads, 'torch': torch.__version__}
+           'load_s': load_s, 'threads': args.threads, 'torch': torch.__version__,
+           'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     print(json.dumps(res))
     if args.json:
         json.dump(res, open(args.json, 'w'), indent=1)

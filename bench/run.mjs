@@ -1,0 +1,56 @@
+// npm run bench [-- --quick]: nad-onnx `clean` against the PyTorch reference on the same model, split, seed
+// and machine (CIFAR-10 WRN-16-1, 5% clean data = 2,500 images), plus `eval` against raw onnxruntime-node.
+// Prints images/s per phase, ratios nad-onnx / PyTorch, and peak RSS. See bench/README.md.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const quick = process.argv.includes('--quick');
+const OUT = join(ROOT, 'bench', 'out');
+mkdirSync(OUT, { recursive: true });
+const CIFAR = process.env.CIFAR_DIR ?? '/tmp/nad-onnx-cifar10';
+if (!existsSync(join(CIFAR, 'test'))) {
+  mkdirSync(CIFAR, { recursive: true });
+  execFileSync('tar', ['xzf', join(ROOT, '..', 'shared', 'datasets', 'cifar10-jpg.tar.gz'), '-C', CIFAR]);
+}
+const MODEL = join(ROOT, 'fixtures', 'cifar', 'wrn16_1_badnets.onnx');
+const STATE = join(ROOT, 'fixtures', 'cifar', 'wrn16_1_badnets.pt');
+const [teacherEpochs, epochs] = quick ? [1, 1] : [10, 20];
+const common = ['--ratio', '0.05', '--seed', '0', '--teacher-epochs', String(teacherEpochs), '--epochs', String(epochs)];
+
+function timed(cmd, args) {
+  // GNU time reports the peak RSS of the whole command.
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stderr}`);
+  const rssKb = Number(r.stderr.trim().split('\n').pop());
+  return { stdout: r.stdout, rssMb: rssKb / 1024 };
+}
+
+console.error(`bench: ${quick ? 'quick' : 'full'} run, ${teacherEpochs} + ${epochs} epochs on 2,500 CIFAR-10 images`);
+const nad = timed(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', MODEL, '--data', join(CIFAR, 'train'), '--test', join(CIFAR, 'test'),
+  '--trigger', 'grid', '--target', '0', ...common, '--out', join(OUT, 'bench.clean.onnx'), '--json']);
+const rep = JSON.parse(nad.stdout);
+const ref = timed('/usr/bin/python3', [join(ROOT, 'bench', 'reference', 'nad_reference.py'), '--arch', 'wrn16_1', '--in-ch', '3', '--state-dict', STATE,
+  '--data', join(CIFAR, 'train'), '--test', join(CIFAR, 'test'), ...common, '--threads', '2']);
+const py = JSON.parse(ref.stdout.trim().split('\n').pop());
+const ortRaw = JSON.parse(execFileSync(process.execPath, [join(ROOT, 'bench', 'ort-eval.mjs'), MODEL, join(CIFAR, 'test')], { encoding: 'utf8' }));
+
+const n = rep.data.train.n;
+const evalImages = rep.before.n + Math.round(rep.before.n * 0.9); // clean pass + triggered non-target pass
+const ours = {
+  teacher: (teacherEpochs * n) / rep.timings.teacher_s,
+  nad: (epochs * n) / rep.timings.nad_s,
+  eval: evalImages / rep.timings.eval_before_s,
+};
+const row = (name, a, b, unit = 'img/s') => `| ${name} | ${a.toFixed(1)} ${unit} | ${b.toFixed(1)} ${unit} | ${(a / b).toFixed(3)} |`;
+console.log(`| phase | nad-onnx | peer | ratio |\n| --- | --- | --- | --- |`);
+console.log(row('teacher fine-tuning (vs PyTorch)', ours.teacher, py.images_per_s.teacher));
+console.log(row('distillation (vs PyTorch)', ours.nad, py.images_per_s.nad));
+console.log(row('evaluation (vs PyTorch)', ours.eval, py.images_per_s.eval));
+console.log(row('evaluation (vs raw onnxruntime-node)', ours.eval, ortRaw.images_per_s));
+console.log(row('whole clean, seconds (vs PyTorch total)', rep.timings.total_s, (teacherEpochs * n) / py.images_per_s.teacher + (epochs * n) / py.images_per_s.nad, 's'));
+console.log(row('peak RSS', nad.rssMb, ref.rssMb, 'MB'));
+console.log(`\nnad-onnx: before ${rep.before.acc_all.toFixed(2)} / ${rep.before.asr.toFixed(2)}, teacher ${rep.teacher.acc_all.toFixed(2)} / ${rep.teacher.asr.toFixed(2)}, NAD ${rep.after.acc_all.toFixed(2)} / ${rep.after.asr.toFixed(2)} (acc_all / asr), backend ${rep.backend.name}`);
+console.log(`PyTorch:  before ${py.before.acc_all.toFixed(2)} / ${py.before.asr.toFixed(2)}, teacher ${py.teacher.acc_all.toFixed(2)} / ${py.teacher.asr.toFixed(2)}, NAD ${py.after.acc_all.toFixed(2)} / ${py.after.asr.toFixed(2)}, torch ${py.torch}, ${py.threads} threads`);
