@@ -10,8 +10,8 @@ import { buildModel } from './helpers/onnx-builder.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nad-bad-'));
 
-function expectBadInput(args: string[], pattern: RegExp): void {
-  const r = cli(args);
+async function expectBadInput(args: string[], pattern: RegExp): Promise<void> {
+  const r = await cli(args);
   expect(r.code, r.stderr).toBe(2);
   expect(isOneLineError(r.stderr), r.stderr).toBe(true);
   expect(r.stderr).toMatch(pattern);
@@ -33,55 +33,55 @@ function externalWith(location: string, edit?: (t: onnx.TensorProto) => void): s
 }
 
 describe('bad models are refused cleanly', () => {
-  it('missing file', () => expectBadInput(['inspect', join(dir, 'none.onnx')], /none\.onnx: cannot read model/));
+  it('missing file', async () => await expectBadInput(['inspect', join(dir, 'none.onnx')], /none\.onnx: cannot read model/));
 
-  it('truncated file', () => {
+  it('truncated file', async () => {
     const p = join(dir, 'truncated.onnx');
     writeFileSync(p, readFileSync(modelPath('wrn16_1')).subarray(0, 5000));
-    expectBadInput(['inspect', p], /truncated\.onnx: /);
+    await expectBadInput(['inspect', p], /truncated\.onnx: /);
   });
 
-  it('random bytes', () => {
+  it('random bytes', async () => {
     const p = join(dir, 'random.onnx');
     let s = 12345;
     writeFileSync(p, Uint8Array.from({ length: 4096 }, () => ((s = (s * 1103515245 + 12345) >>> 0) >>> 16) & 255));
-    expectBadInput(['inspect', p], /random\.onnx: /);
+    await expectBadInput(['inspect', p], /random\.onnx: /);
   });
 
-  it('unknown op: names the op, the node and the supported ops', () => {
+  it('unknown op: names the op, the node and the supported ops', async () => {
     const p = join(dir, 'unknown-op.onnx');
     writeFileSync(p, buildModel({ inputs: [{ name: 'x', dims: [1, 1, 4, 4] }], outputs: ['y'], nodes: [{ op: 'Einsum', inputs: ['x'], outputs: ['y'] }] }));
-    expectBadInput(['inspect', p], /node 'n0' has unsupported op type 'Einsum' \(supported: .*Conv/);
+    await expectBadInput(['inspect', p], /node 'n0' has unsupported op type 'Einsum' \(supported: .*Conv/);
   });
 
-  it('external data pointing outside the folder', () => {
-    expectBadInput(['inspect', externalWith('../../etc/passwd')], /leaves the model's folder/);
-    expectBadInput(['inspect', externalWith('/etc/passwd')], /leaves the model's folder/);
+  it('external data pointing outside the folder', async () => {
+    await expectBadInput(['inspect', externalWith('../../etc/passwd')], /leaves the model's folder/);
+    await expectBadInput(['inspect', externalWith('/etc/passwd')], /leaves the model's folder/);
   });
 
-  it('external data through a symlink leaving the folder', () => {
+  it('external data through a symlink leaving the folder', async () => {
     const p = externalWith('link.data');
     symlinkSync('/etc/hostname', join(p, '..', 'link.data'));
-    expectBadInput(['inspect', p], /resolves outside the model's folder/);
+    await expectBadInput(['inspect', p], /resolves outside the model's folder/);
   });
 
-  it('external data past the end of its file', () => {
+  it('external data past the end of its file', async () => {
     const p = externalWith('wrn16_1_opset18.onnx.data', (t) => {
       for (const kv of t.externalData ?? []) if (kv.key === 'offset') kv.value = String(10_000_000);
     });
-    expectBadInput(['inspect', p], /past the end of/);
+    await expectBadInput(['inspect', p], /past the end of/);
   });
 
-  it('unknown flag: rejected with exit code 2', () => {
-    const r = cli(['inspect', modelPath('wrn16_1'), '--jsn']);
+  it('unknown flag: rejected with exit code 2', async () => {
+    const r = await cli(['inspect', modelPath('wrn16_1'), '--jsn']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown option '--jsn'/);
   });
 });
 
 describe('inspect', () => {
-  it('--json carries input, output, ops, parameters and taps', () => {
-    const r = cli(['inspect', modelPath('wrn16_1'), '--json']);
+  it('--json carries input, output, ops, parameters and taps', async () => {
+    const r = await cli(['inspect', modelPath('wrn16_1'), '--json']);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.input.shape.slice(1)).toEqual([1, 32, 32]);

@@ -22,10 +22,10 @@ const QUICK = ['--batch', '32', '--lr', '0.03', '--lr-drop-epoch', '1', '--teach
 beforeAll(wasm);
 
 describe('clean (quick start)', () => {
-  it('lowers ASR by at least half, keeps acc_all within 5 points, writes a verified model', () => {
+  it('lowers ASR by at least half, keeps acc_all within 5 points, writes a verified model', async () => {
     const out = join(dir, 'quick.clean.onnx');
     const report = join(dir, 'quick.json');
-    const r = cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--test', TEST, '--trigger', 'grid', '--target', '0', ...QUICK, '--out', out, '--report', report, '--json']);
+    const r = await cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--test', TEST, '--trigger', 'grid', '--target', '0', ...QUICK, '--out', out, '--report', report, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
     expect(schemaErrors('clean-report.schema.json', rep)).toBe('');
@@ -37,7 +37,7 @@ describe('clean (quick start)', () => {
     expect(rep.losses.nad).toHaveLength(2);
     expect(rep.losses.nad[0].at).toHaveLength(3);
     // The written file, measured again by `eval` (onnxruntime), gives the reported figures.
-    const e = cli(['eval', out, '--data', TEST, '--trigger', 'grid', '--target', '0', '--json']);
+    const e = await cli(['eval', out, '--data', TEST, '--trigger', 'grid', '--target', '0', '--json']);
     expect(JSON.parse(e.stdout)).toEqual(rep.after);
     // Provenance and an unchanged graph.
     const m = onnx.ModelProto.decode(readFileSync(out));
@@ -50,7 +50,7 @@ describe('clean (quick start)', () => {
 });
 
 describe('restoring folded BatchNorms', () => {
-  it('changes nothing before training: same logits, same exported weights', () => {
+  it('changes nothing before training: same logits, same exported weights', async () => {
     const model = TrainableModel.fromFile(modelPath('wrn16_1'));
     const d = fmnist('test', 32);
     const x = tf.tensor4d(d.x, [d.n, d.h, d.w, d.c]);
@@ -69,9 +69,9 @@ describe('restoring folded BatchNorms', () => {
 describe('gates, determinism, bad input', () => {
   const SHORT = ['--data', DATA, '--ratio', '0.2', '--test', TEST, '--trigger', 'grid', '--target', '0', '--teacher-epochs', '1', '--epochs', '1', '--lr', '0.01'];
 
-  it('--max-asr missed: exit 1, the report says which, nothing written', () => {
+  it('--max-asr missed: exit 1, the report says which, nothing written', async () => {
     const out = join(dir, 'gate.onnx');
-    const r = cli(['clean', modelPath('wrn16_1'), ...SHORT, '--max-asr', '0', '--out', out, '--json']);
+    const r = await cli(['clean', modelPath('wrn16_1'), ...SHORT, '--max-asr', '0', '--out', out, '--json']);
     expect(r.code).toBe(1);
     expect(existsSync(out)).toBe(false);
     const rep = JSON.parse(r.stdout);
@@ -81,10 +81,10 @@ describe('gates, determinism, bad input', () => {
     expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
   });
 
-  it('the same inputs and seed give byte-identical output', () => {
+  it('the same inputs and seed give byte-identical output', async () => {
     const a = join(dir, 'det-a.onnx'), b = join(dir, 'det-b.onnx');
-    expect(cli(['clean', modelPath('wrn16_1'), ...SHORT, '--out', a, '--quiet']).code).toBe(0);
-    expect(cli(['clean', modelPath('wrn16_1'), ...SHORT, '--out', b, '--quiet']).code).toBe(0);
+    expect((await cli(['clean', modelPath('wrn16_1'), ...SHORT, '--out', a, '--quiet'])).code).toBe(0);
+    expect((await cli(['clean', modelPath('wrn16_1'), ...SHORT, '--out', b, '--quiet'])).code).toBe(0);
     expect(readFileSync(a).equals(readFileSync(b))).toBe(true);
   });
 
@@ -95,11 +95,11 @@ describe('gates, determinism, bad input', () => {
     ['diverging loss', ['--lr', '1e12'], 3, /diverged at epoch 1 .*try a smaller learning rate/],
   ];
   for (const [name, extra, code, pattern] of bad) {
-    it(`${name}: exit ${code}, one line, no output`, () => {
+    it(`${name}: exit ${code}, one line, no output`, async () => {
       const out = join(dir, `bad-${name.replace(/\W/g, '')}.onnx`);
       const args = ['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.1', '--test', TEST, '--teacher-epochs', '1', '--epochs', '1', '--out', out];
       // Later flags win in commander: the case's flags override the defaults above.
-      const r = cli([...args, ...extra]);
+      const r = await cli([...args, ...extra]);
       expect(r.code, r.stderr).toBe(code);
       expect(isOneLineError(r.stderr), r.stderr).toBe(true);
       expect(r.stderr).toMatch(pattern);
@@ -109,9 +109,9 @@ describe('gates, determinism, bad input', () => {
 });
 
 describe('clean with a ready teacher', () => {
-  it('--teacher takes an ONNX teacher; no teacher fine-tuning runs', () => {
+  it('--teacher takes an ONNX teacher; no teacher fine-tuning runs', async () => {
     const out = join(dir, 'teacher.onnx');
-    const r = cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.2', '--test', TEST, '--trigger', 'grid', '--target', '0',
+    const r = await cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.2', '--test', TEST, '--trigger', 'grid', '--target', '0',
       '--teacher', join(FIXTURES, 'reference', 'teacher_wrn16_1.onnx'), '--epochs', '1', '--lr', '0.01', '--out', out, '--json',
       '--html', join(dir, 'teacher.html')]);
     expect(r.code, r.stderr).toBe(0);
@@ -128,8 +128,8 @@ describe('clean with a ready teacher', () => {
     expect(rep.losses.nad[0].at.every((v: number) => v > 0)).toBe(true);
   });
 
-  it('--teacher with taps of other spatial sizes is refused', () => {
-    const r = cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.1', '--teacher', modelPath('tvresnet_w16'), '--out', join(dir, 'x.onnx')]);
+  it('--teacher with taps of other spatial sizes is refused', async () => {
+    const r = await cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.1', '--teacher', modelPath('tvresnet_w16'), '--out', join(dir, 'x.onnx')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/do not match the student's spatial sizes/);
   });

@@ -9,8 +9,8 @@ const recorded = readJson<{ target: number; metrics: Record<string, { acc: numbe
 
 describe('eval matches PyTorch within 0.5 points', () => {
   for (const [name, m] of Object.entries(recorded.metrics)) {
-    it(name, () => {
-      const r = cli(['eval', modelPath(name), '--data', join(FIXTURES, 'data', 'fmnist-test.npz'), '--trigger', 'grid', '--target', String(recorded.target), '--json']);
+    it(name, async () => {
+      const r = await cli(['eval', modelPath(name), '--data', join(FIXTURES, 'data', 'fmnist-test.npz'), '--trigger', 'grid', '--target', String(recorded.target), '--json']);
       expect(r.code, r.stderr).toBe(0);
       const got = JSON.parse(r.stdout);
       expect(schemaErrors('metrics.schema.json', got)).toBe('');
@@ -20,8 +20,8 @@ describe('eval matches PyTorch within 0.5 points', () => {
     });
   }
 
-  it('without a trigger the trigger-based fields are null', () => {
-    const r = cli(['eval', modelPath('wrn16_1'), '--data', join(FIXTURES, 'data', 'fmnist-test.npz'), '--json']);
+  it('without a trigger the trigger-based fields are null', async () => {
+    const r = await cli(['eval', modelPath('wrn16_1'), '--data', join(FIXTURES, 'data', 'fmnist-test.npz'), '--json']);
     const got = JSON.parse(r.stdout);
     expect(got.asr).toBeNull();
     expect(got.ra).toBeNull();

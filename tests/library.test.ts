@@ -20,7 +20,7 @@ describe('library API', () => {
 
   it('evaluate gives what the CLI prints', async () => {
     const m = await evaluate({ model: modelPath('wrn16_1'), data: TEST, trigger: 'grid', target: 0 });
-    const c = JSON.parse(cli(['eval', modelPath('wrn16_1'), '--data', TEST, '--trigger', 'grid', '--target', '0', '--json']).stdout);
+    const c = JSON.parse((await cli(['eval', modelPath('wrn16_1'), '--data', TEST, '--trigger', 'grid', '--target', '0', '--json'])).stdout);
     expect(m).toEqual(c);
   });
 

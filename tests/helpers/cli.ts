@@ -1,5 +1,5 @@
 /** Runs the built CLI (dist/) as a user would. */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT } from './fixtures.js';
 
@@ -9,11 +9,21 @@ export interface CliResult {
   stderr: string;
 }
 
-export function cli(args: string[], opts: { cwd?: string; timeout?: number } = {}): CliResult {
-  const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), ...args], {
-    cwd: opts.cwd ?? ROOT, encoding: 'utf8', timeout: opts.timeout ?? 600_000, env: { ...process.env, NO_COLOR: '1' },
+/** Asynchronous, so the test worker's event loop stays free while the CLI runs (vitest's RPC needs it). */
+export function cli(args: string[], opts: { cwd?: string; timeout?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), ...args], {
+      cwd: opts.cwd ?? ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '', stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeout ?? 600_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** One line on stderr, no stack trace. */
