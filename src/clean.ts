@@ -142,7 +142,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   if (!o.test) log('no --test given: metrics are measured on the --data images');
   const poisoned = o.poisoned ? await loadDataset({ path: o.poisoned, shape, numClasses: student.numClasses, flag: '--poisoned' }) : undefined;
   const trigger: Trigger | undefined = o.trigger ? await parseTrigger(o.trigger, shape) : undefined;
-  const evalOpts = { trigger, poisoned, target: o.target, mean: o.mean, std: o.std };
+  const evalOpts = { trigger, poisoned, target: o.target, mean: o.mean, std: o.std, onProgress: o.onProgress };
   timings.load_s = (performance.now() - t0) / 1000;
 
   const tapNames = student.taps.map((t) => t.name);
@@ -156,7 +156,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   };
   let t = performance.now();
   const beforeSession = await createSession(modelBytes(source), o.model, 2, true);
-  const before = await evaluateMetrics(beforeSession, test, evalOpts);
+  const before = await evaluateMetrics(beforeSession, test, { ...evalOpts, label: 'before' });
   await beforeSession.release();
   timings.eval_before_s = (performance.now() - t) / 1000;
 
@@ -227,7 +227,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   timings.teacher_s = (performance.now() - t) / 1000;
   t = performance.now();
   const teacherSession = await createSession(teacherBytes, 'teacher');
-  const teacherMetrics = await evaluateMetrics(teacherSession, test, evalOpts);
+  const teacherMetrics = await evaluateMetrics(teacherSession, test, { ...evalOpts, label: 'fine-tuning (teacher)' });
   await teacherSession.release();
   timings.eval_teacher_s = (performance.now() - t) / 1000;
 
@@ -284,7 +284,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     scale = Math.max(scale, Math.abs(ref.data[i]!));
   }
   if (!(diff <= 1e-3 * Math.max(1, scale))) throw new NadError(`export check failed: onnxruntime logits differ from the trained model by ${diff}`, ExitCode.internal);
-  const after = await evaluateMetrics(afterSession, test, evalOpts);
+  const after = await evaluateMetrics(afterSession, test, { ...evalOpts, label: 'NAD (output)' });
   await afterSession.release();
   timings.eval_after_s = (performance.now() - t) / 1000;
   student.dispose();

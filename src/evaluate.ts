@@ -7,6 +7,7 @@ import { buildGraph } from './import/graph.js';
 import { evaluateMetrics, type Metrics } from './verify/metrics.js';
 import { createSession } from './verify/onnx-runtime.js';
 import { parseTrigger } from './verify/triggers.js';
+import type { EpochProgress } from './nad/train-epochs.js';
 
 export interface EvaluateOptions {
   model: string;
@@ -17,6 +18,7 @@ export interface EvaluateOptions {
   mean?: number[];
   std?: number[];
   batch?: number;
+  onProgress?: (p: EpochProgress) => void;
 }
 
 export async function evaluate(o: EvaluateOptions): Promise<Metrics> {
@@ -37,7 +39,7 @@ export async function evaluate(o: EvaluateOptions): Promise<Metrics> {
   const poisoned = o.poisoned ? await loadDataset({ path: o.poisoned, shape, numClasses, flag: '--poisoned' }) : undefined;
   const trigger = o.trigger ? await parseTrigger(o.trigger, shape) : undefined;
   try {
-    return await evaluateMetrics(session, test, { trigger, poisoned, target: o.target, mean: o.mean, std: o.std, batch: o.batch });
+    return await evaluateMetrics(session, test, { trigger, poisoned, target: o.target, mean: o.mean, std: o.std, batch: o.batch, onProgress: o.onProgress, label: o.model });
   } finally {
     await session.release();
   }

@@ -3,7 +3,7 @@
  * or in a BadInputError (exit code 2) — never another exception, a hang or an unbounded allocation.
  * FUZZ_CASES (per mutation kind) raises the count for bench runs.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ import { onnx } from '../src/import/onnx-schema.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { Rng } from '../src/data/random.js';
 import { createSession } from '../src/verify/onnx-runtime.js';
-import { modelPath, wasm } from './helpers/fixtures.js';
+import { MODELS, modelPath, wasm } from './helpers/fixtures.js';
 
 const CASES = Number(process.env.FUZZ_CASES ?? 12);
 const dir = mkdtempSync(join(tmpdir(), 'nad-fuzz-'));
@@ -65,6 +65,38 @@ const mutations: Record<string, Mutation> = {
   },
 };
 
+// External data: the opset-18 fixture whose weights live in wrn16_1_opset18.onnx.data.
+const extDir = join(MODELS, 'external');
+const extBase = new Uint8Array(readFileSync(join(extDir, 'wrn16_1_opset18.onnx')));
+const extDecoded = () => onnx.ModelProto.decode(extBase);
+const hostile = ['../../etc/passwd', '/etc/passwd', '../wrn16_1.onnx', 'link-out.data', 'missing.data', '.', 'sub/../../x.data'];
+
+/** Mutations that need the model in a folder of its own (with its data file and maybe a symlink). */
+const externalMutations: Record<string, (rng: Rng) => { bytes: Uint8Array; link?: boolean }> = {
+  'external data location': (rng) => {
+    const m = extDecoded();
+    const t = m.graph!.initializer![rng.int(m.graph!.initializer!.length)]!;
+    const loc = hostile[rng.int(hostile.length)]!;
+    for (const kv of t.externalData ?? []) if (kv.key === 'location') kv.value = loc;
+    return { bytes: encode(m), link: loc === 'link-out.data' };
+  },
+  'external data range': (rng) => {
+    const m = extDecoded();
+    const t = m.graph!.initializer![rng.int(m.graph!.initializer!.length)]!;
+    const key = rng.next() < 0.5 ? 'offset' : 'length';
+    const value = ['-1', '99999999999', String(2 ** 53), 'abc', '700136', '1e3'][rng.int(6)]!;
+    for (const kv of t.externalData ?? []) if (kv.key === key) kv.value = value;
+    return { bytes: encode(m) };
+  },
+};
+
+async function attemptExternal(kind: string, i: number, made: { bytes: Uint8Array; link?: boolean }): Promise<'ok' | 'refused'> {
+  const sub = mkdtempSync(join(dir, `ext-${kind.replace(/\W/g, '')}-${i}-`));
+  copyFileSync(join(extDir, 'wrn16_1_opset18.onnx.data'), join(sub, 'wrn16_1_opset18.onnx.data'));
+  if (made.link) symlinkSync('/etc/hostname', join(sub, 'link-out.data'));
+  return attempt(made.bytes, join(sub, 'model.onnx'));
+}
+
 async function attempt(bytes: Uint8Array, path: string): Promise<'ok' | 'refused'> {
   writeFileSync(path, bytes);
   let model: TrainableModel | undefined;
@@ -95,6 +127,17 @@ describe('fuzzing model loading', () => {
       }
       console.log(`fuzz ${kind}: ${counts[kind]!.ok} loaded, ${counts[kind]!.refused} refused`);
       expect(counts[kind]!.ok + counts[kind]!.refused).toBe(CASES);
+    });
+  }
+  for (const [kind, mutate] of Object.entries(externalMutations)) {
+    it(`${kind}: ${CASES} cases end in a model or a one-line BadInputError`, async () => {
+      const rng = new Rng(kind.length * 104729);
+      counts[kind] = { ok: 0, refused: 0 };
+      for (let i = 0; i < CASES; i++) counts[kind]![await attemptExternal(kind, i, mutate(rng))]++;
+      console.log(`fuzz ${kind}: ${counts[kind]!.ok} loaded, ${counts[kind]!.refused} refused`);
+      expect(counts[kind]!.ok + counts[kind]!.refused).toBe(CASES);
+      // Nothing outside the folder is ever read as weights: hostile locations are all refused.
+      if (kind === 'external data location') expect(counts[kind]!.ok).toBe(0);
     });
   }
 });

@@ -68,9 +68,12 @@ program
   .option('--mean <r,g,b>', 'per-channel mean the model was trained with', numberList('--mean'))
   .option('--std <r,g,b>', 'per-channel std the model was trained with', numberList('--std'))
   .option('--json', 'print one JSON object')
+  .option('--quiet', 'no progress on stderr')
   .addHelpText('after', '\nExamples:\n  $ nad-onnx eval model.onnx --data cifar10/test\n  $ nad-onnx eval model.onnx --data test.npz --trigger grid --target 0 --json')
-  .action(async (model: string, o: { data: string; trigger?: string; target?: number; poisoned?: string; mean?: number[]; std?: number[]; json?: boolean }) => {
-    const m = await evaluate({ model, ...o });
+  .action(async (model: string, o: { data: string; trigger?: string; target?: number; poisoned?: string; mean?: number[]; std?: number[]; json?: boolean; quiet?: boolean }) => {
+    const progress = o.quiet || o.json ? undefined : progressPrinter(process.stderr);
+    const m = await evaluate({ model, data: o.data, trigger: o.trigger, target: o.target, poisoned: o.poisoned, mean: o.mean, std: o.std, onProgress: progress?.update });
+    progress?.done();
     process.stdout.write(o.json ? JSON.stringify(m) + '\n' : formatMetrics(m) + '\n');
   });
 

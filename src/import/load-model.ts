@@ -8,6 +8,7 @@ import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep 
 import { BadInputError } from '../errors.js';
 import { onnx, type ModelProto, type TensorProto } from './onnx-schema.js';
 import { decodeTensor, toNumber, type TensorValue } from './tensor-data.js';
+import { checkWireStructure } from '../export/write-model.js';
 
 /** Refuse model files larger than this before reading them (ONNX's own protobuf limit is 2 GB). */
 export const MAX_MODEL_BYTES = 2 ** 31;
@@ -81,6 +82,7 @@ export function resolveExternal(modelPath: string, t: TensorProto, where: string
   if (rel.startsWith('..') || isAbsolute(rel) || rel.split(sep)[0] === '..') {
     throw new BadInputError(`${where}: external data location '${location}' resolves outside the model's folder`);
   }
+  if (!statSync(real).isFile()) throw new BadInputError(`${where}: external data location '${location}' is not a file`);
   const offset = Number(entries.get('offset') ?? '0');
   const lengthStr = entries.get('length');
   if (!Number.isSafeInteger(offset) || offset < 0) throw new BadInputError(`${where}: invalid external data offset`);
@@ -108,6 +110,7 @@ function readExternal(ref: ExternalRef, where: string, cache: Map<string, number
 export function loadModel(path: string): LoadedModel {
   const bytes = readModelBytes(path);
   const proto = decodeModel(bytes, path);
+  checkWireStructure(bytes, path);
   const g = proto.graph!;
   const initializers = new Map<string, TensorValue>();
   const external = new Map<string, ExternalRef>();

@@ -26,7 +26,9 @@ export interface EpochLoss {
 }
 
 export interface EpochProgress {
-  phase: 'teacher' | 'nad';
+  /** teacher fine-tuning, distillation, or an evaluation pass (`label` says which model). */
+  phase: 'teacher' | 'nad' | 'eval';
+  label?: string;
   epoch: number;
   epochs: number;
   done: number;

@@ -6,6 +6,7 @@ import type * as ort from 'onnxruntime-node';
 import type { Dataset } from '../data/dataset.js';
 import { normalizeBatch } from '../data/augment.js';
 import type { Trigger } from './triggers.js';
+import type { EpochProgress } from '../nad/train-epochs.js';
 import { nhwcToNchw, runModel } from './onnx-runtime.js';
 
 export interface Metrics {
@@ -30,12 +31,17 @@ export interface EvalOptions {
   mean?: number[];
   std?: number[];
   batch?: number;
+  /** Progress of the evaluation passes (clean, then triggered images). */
+  onProgress?: (p: EpochProgress) => void;
+  /** Which model is evaluated, for progress lines. */
+  label?: string;
 }
 
 export async function predict(session: ort.InferenceSession, d: Dataset, opts: EvalOptions, transform?: Trigger): Promise<Int32Array> {
   const batch = opts.batch ?? 256;
   const size = d.h * d.w * d.c;
   const preds = new Int32Array(d.n);
+  const t0 = performance.now();
   for (let s = 0; s < d.n; s += batch) {
     const n = Math.min(batch, d.n - s);
     let x = d.x.subarray(s * size, (s + n) * size);
@@ -52,6 +58,11 @@ export async function predict(session: ort.InferenceSession, d: Dataset, opts: E
       for (let j = 1; j < k; j++) if (out.data[i * k + j]! > out.data[i * k + best]!) best = j;
       preds[s + i] = best;
     }
+    const done = s + n;
+    opts.onProgress?.({
+      phase: 'eval', label: `${opts.label ?? 'model'}${transform ? ', triggered' : ''}`, epoch: 0, epochs: 1, done, total: d.n, loss: Number.NaN,
+      imagesPerSecond: done / Math.max((performance.now() - t0) / 1000, 1e-9),
+    });
   }
   return preds;
 }
