@@ -16,7 +16,7 @@ import { TrainableModel } from './import/trainable-model.js';
 import { attentionExponent, type AttentionKind } from './nad/attention.js';
 import { NAD_SCHEDULE, type LrSchedule } from './nad/schedule.js';
 import { Sgd } from './nad/sgd.js';
-import { loadCheckpoint, saveCheckpoint } from './nad/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './nad/checkpoint.js';
 import { TeacherMaps } from './nad/teacher-maps.js';
 import { trainEpochs, type EpochLoss, type EpochProgress } from './nad/train-epochs.js';
 import * as tf from './tf.js';
@@ -196,16 +196,9 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
       restore(teacher);
       const sgd = new Sgd(sgdConfig);
       const rng = new Rng(seed + 1);
-      let start = 0;
-      let history: EpochLoss[] = [];
-      if (ck?.phase === 'teacher') {
-        teacher.loadVariableState(ck.params);
-        sgd.setState(teacher.trainableVariables(), ck.momentum);
-        rng.state = ck.rngState;
-        start = ck.epochsDone;
-        history = ck.teacherHistory;
-        log(`teacher: resuming after epoch ${start} from ${o.checkpoint}`);
-      }
+      const start = ck?.phase === 'teacher' ? resumeFrom(ck, teacher, sgd, rng) : 0;
+      const history: EpochLoss[] = ck?.phase === 'teacher' ? ck.teacherHistory : [];
+      if (start > 0) log(`teacher: resuming after epoch ${start} from ${o.checkpoint}`);
       log(`teacher: fine-tuning ${teacherEpochs} epochs on ${train.n} images (${backend.name})`);
       teacherLosses = await trainEpochs(teacher, sgd, train, {
         epochs: teacherEpochs, batch, schedule, augment: NAD_AUGMENT, mean: o.mean, std: o.std, phase: 'teacher', onProgress: o.onProgress, signal: o.signal,
@@ -239,16 +232,9 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   if (restored > 0) log(`restored ${restored} BatchNorm layers that the exporter folded into convolutions (folded back on export)`);
   const sgd = new Sgd(sgdConfig);
   const nadRng = new Rng(seed + 2);
-  let nadStart = 0;
-  let nadHistory: EpochLoss[] = [];
-  if (ck?.phase === 'nad') {
-    student.loadVariableState(ck.params);
-    sgd.setState(student.trainableVariables(), ck.momentum);
-    nadRng.state = ck.rngState;
-    nadStart = ck.epochsDone;
-    nadHistory = ck.nadHistory;
-    log(`nad: resuming after epoch ${nadStart} from ${o.checkpoint}`);
-  }
+  const nadStart = ck?.phase === 'nad' ? resumeFrom(ck, student, sgd, nadRng) : 0;
+  const nadHistory: EpochLoss[] = ck?.phase === 'nad' ? ck.nadHistory : [];
+  if (nadStart > 0) log(`nad: resuming after epoch ${nadStart} from ${o.checkpoint}`);
   log(`nad: distilling ${epochs} epochs, betas ${betas.join(',')}, p ${p}`);
   const nadLosses = await trainEpochs(student, sgd, train, {
     epochs, batch, schedule, augment: NAD_AUGMENT, mean: o.mean, std: o.std, distill: { teacher: maps, betas, p }, phase: 'nad', onProgress: o.onProgress, signal: o.signal,
@@ -269,6 +255,12 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     mean: o.mean ?? null, std: o.std ?? null, taps: tapNames, seed, bn_restore: o.bnRestore !== false, restored_batchnorms: restored,
   };
   const weights = student.exportWeights();
+  for (const [name, w] of weights) {
+    // The loss guard sees each step's loss before its update; a last update can still overflow.
+    if (!w.every(Number.isFinite)) {
+      throw new NadError(`distillation diverged: weights of '${name}' are not finite after the last step; try a smaller learning rate, e.g. --lr ${schedule.lr / 10}`, ExitCode.internal);
+    }
+  }
   const outBytes = modelBytes(source, weights, provenanceMetadata('neural-attention-distillation', parameters, sha256(source.bytes)));
 
   // Verify the written bytes: onnxruntime's logits must equal the trained tfjs model's.
@@ -326,6 +318,14 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   }
   if (failed.length > 0) throw new GateRejection(report, failed);
   return report;
+}
+
+/** Loads a checkpoint's variables, momentum and RNG state; returns the epochs already done. */
+function resumeFrom(ck: CheckpointState, model: TrainableModel, sgd: Sgd, rng: Rng): number {
+  model.loadVariableState(ck.params);
+  sgd.setState(model.trainableVariables(), ck.momentum);
+  rng.state = ck.rngState;
+  return ck.epochsDone;
 }
 
 /** A missed verification gate: carries the full report so the CLI can still print it. */
