@@ -28,6 +28,16 @@ export interface FoldedConv {
 export function findFoldedConvs(graph: Graph): FoldedConv[] {
   const out: FoldedConv[] = [];
   const outputs = new Set(graph.outputs.map((o) => o.name));
+  // PyTorch's exporter shares one initializer between tensors with equal values (untrained models); a
+  // shared weight or bias cannot take two different restored normalisations, so such convs stay as they are.
+  const uses = new Map<string, number>();
+  for (const n of graph.nodes) {
+    if (n.opType === 'Identity') continue; // counted where its output is used
+    for (const i of n.inputs) {
+      const init = i ? resolveInitializer(graph, i) : undefined;
+      if (init) uses.set(init, (uses.get(init) ?? 0) + 1);
+    }
+  }
   for (const n of graph.nodes) {
     if (n.opType !== 'Conv' || !n.inputs[2]) continue;
     const o = n.outputs[0]!;
@@ -35,7 +45,7 @@ export function findFoldedConvs(graph: Graph): FoldedConv[] {
     const users = graph.consumers.get(o) ?? [];
     if (users.length === 0 || users.some((u) => u.opType === 'BatchNormalization')) continue;
     const weight = resolveInitializer(graph, n.inputs[1]!), bias = resolveInitializer(graph, n.inputs[2]!);
-    if (weight && bias) out.push({ node: n.name, output: o, weight, bias });
+    if (weight && bias && uses.get(weight) === 1 && uses.get(bias) === 1) out.push({ node: n.name, output: o, weight, bias });
   }
   return out;
 }
