@@ -31,7 +31,7 @@ describe('library API', () => {
       model: modelPath('wrn16_1'), data: DATA, ratio: 0.2, test: TEST, trigger: 'grid', target: 0, teacherEpochs: 1, epochs: 1, lr: 0.01, out,
       onProgress: (p: EpochProgress) => seen.add(p.phase),
     });
-    expect([...seen].sort()).toEqual(['nad', 'teacher']);
+    expect([...seen].sort()).toEqual(['eval', 'nad', 'teacher']);
     expect(r.output.written).toBe(true);
     expect(existsSync(out)).toBe(true);
     expect(r.before.asr).toBeGreaterThan(90);
