@@ -25,3 +25,28 @@ export function attentionMap(f: tf.Tensor, channelAxis: number, p: number): tf.T
 export function attentionLoss(student: tf.Tensor2D, teacher: tf.Tensor2D): tf.Scalar {
   return tf.mean(tf.square(tf.sub(student, teacher))) as tf.Scalar;
 }
+
+/**
+ * The same normalised maps in plain JS, for NCHW tensors that come out of onnxruntime (the frozen teacher,
+ * the report's figure): [n, h*w] row-major.
+ */
+export function attentionMapsNchw(data: Float32Array, n: number, c: number, hw: number, p: number): Float32Array {
+  const maps = new Float32Array(n * hw);
+  for (let b = 0; b < n; b++) {
+    const base = b * c * hw;
+    for (let k = 0; k < c; k++) {
+      for (let q = 0; q < hw; q++) {
+        const v = Math.abs(data[base + k * hw + q]!);
+        maps[b * hw + q] += p === 2 ? v * v : p === 1 ? v : Math.pow(v, p);
+      }
+    }
+    let norm = 0;
+    for (let q = 0; q < hw; q++) {
+      maps[b * hw + q] /= c;
+      norm += maps[b * hw + q]! ** 2;
+    }
+    norm = Math.sqrt(norm) + 1e-6;
+    for (let q = 0; q < hw; q++) maps[b * hw + q] /= norm;
+  }
+  return maps;
+}

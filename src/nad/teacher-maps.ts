@@ -5,6 +5,7 @@
 import type * as ort from 'onnxruntime-node';
 import * as tf from '../tf.js';
 import { createSession } from '../verify/onnx-runtime.js';
+import { attentionMapsNchw } from './attention.js';
 import * as ortModule from 'onnxruntime-node';
 
 export class TeacherMaps {
@@ -22,25 +23,8 @@ export class TeacherMaps {
     return this.tapNames.map((name) => {
       const t = out[name]!;
       const [n, c, h, w] = t.dims as number[];
-      const data = t.data as Float32Array;
       const hw = h! * w!;
-      const maps = new Float32Array(n! * hw);
-      for (let b = 0; b < n!; b++) {
-        const base = b * c! * hw;
-        for (let k = 0; k < c!; k++) {
-          for (let q = 0; q < hw; q++) {
-            const v = Math.abs(data[base + k * hw + q]!);
-            maps[b * hw + q] += this.p === 2 ? v * v : this.p === 1 ? v : Math.pow(v, this.p);
-          }
-        }
-        let norm = 0;
-        for (let q = 0; q < hw; q++) {
-          maps[b * hw + q] /= c!;
-          norm += maps[b * hw + q]! ** 2;
-        }
-        norm = Math.sqrt(norm) + 1e-6;
-        for (let q = 0; q < hw; q++) maps[b * hw + q] /= norm;
-      }
+      const maps = attentionMapsNchw(t.data as Float32Array, n!, c!, hw, this.p);
       return tf.tensor2d(maps, [n!, hw]);
     });
   }

@@ -5,6 +5,7 @@
 import type { Dataset } from '../data/dataset.js';
 import { normalizeBatch } from '../data/augment.js';
 import type { Trigger } from '../verify/triggers.js';
+import { attentionMapsNchw } from '../nad/attention.js';
 import { createSession, nhwcToNchw } from '../verify/onnx-runtime.js';
 import * as ort from 'onnxruntime-node';
 
@@ -55,13 +56,9 @@ export async function attentionFigure(
     taps = tapNames.map((name) => {
       const t = res[name]!;
       const [n, c, h, w] = t.dims as number[];
-      const data = t.data as Float32Array;
-      for (let b = 0; b < n!; b++) {
-        const a = new Array<number>(h! * w!).fill(0);
-        for (let k = 0; k < c!; k++) for (let q = 0; q < h! * w!; q++) a[q] += Math.abs(data[(b * c! + k) * h! * w! + q]!) ** opts.p / c!;
-        const norm = Math.sqrt(a.reduce((s, v) => s + v * v, 0)) + 1e-6;
-        maps[b]!.push(a.map((v) => v / norm));
-      }
+      const hw = h! * w!;
+      const all = attentionMapsNchw(t.data as Float32Array, n!, c!, hw, opts.p);
+      for (let b = 0; b < n!; b++) maps[b]!.push(Array.from(all.subarray(b * hw, (b + 1) * hw)));
       return { name, h: h!, w: w! };
     });
     out.push({ name: m.name, maps });
