@@ -22,7 +22,7 @@ import { trainEpochs, type EpochLoss, type EpochProgress } from './nad/train-epo
 import * as tf from './tf.js';
 import { der, evaluateMetrics, type Metrics } from './verify/metrics.js';
 import { createSession, nhwcToNchw, probeSession, runModel } from './verify/onnx-runtime.js';
-import { parseTrigger, type Trigger } from './verify/triggers.js';
+import { checkAttackOptions, parseTrigger, type Trigger } from './verify/triggers.js';
 import { normalizeBatch } from './data/augment.js';
 import { attentionFigure } from './report/attention-figure.js';
 import { renderHtmlReport } from './report/html-report.js';
@@ -102,7 +102,7 @@ function checkOptions(o: CleanOptions): void {
   pos(o.p, '--p');
   if (o.teacherEpochs !== undefined && (!Number.isInteger(o.teacherEpochs) || o.teacherEpochs < 0)) throw new BadInputError(`--teacher-epochs: must be a non-negative integer`);
   if (o.ratio !== undefined && !(o.ratio > 0 && o.ratio <= 1)) throw new BadInputError(`--ratio: must be in (0, 1] (got ${o.ratio})`);
-  if ((o.trigger || o.poisoned) && o.target === undefined) throw new BadInputError('--trigger/--poisoned need --target <label>');
+  checkAttackOptions(o);
   if (o.maxAsr !== undefined && !o.trigger && !o.poisoned) throw new BadInputError('--max-asr needs --trigger or --poisoned');
   if (o.betas?.some((b) => !Number.isFinite(b) || b < 0)) throw new BadInputError('--betas: must be non-negative numbers');
   if ((o.mean && !o.std) || (!o.mean && o.std)) throw new BadInputError('--mean and --std go together');
@@ -128,9 +128,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   if (betas.length !== student.taps.length) {
     throw new BadInputError(`--betas: ${betas.length} values for ${student.taps.length} taps (${student.taps.map((t) => t.shape.join('x')).join(', ')})`);
   }
-  if (o.target !== undefined && !(Number.isInteger(o.target) && o.target >= 0 && o.target < student.numClasses)) {
-    throw new BadInputError(`--target: ${o.target} is not a class of this model (0..${student.numClasses - 1})`);
-  }
+  checkAttackOptions(o, student.numClasses);
   const p = attentionExponent(o.attention ?? 'pow', o.p ?? 2);
   const schedule: LrSchedule = { ...NAD_SCHEDULE, lr: o.lr ?? NAD_SCHEDULE.lr, dropEpoch: o.lrDropEpoch ?? NAD_SCHEDULE.dropEpoch };
   const batch = o.batch ?? 64;

@@ -169,3 +169,12 @@ export function buildGraph(model: LoadedModel): Graph {
   }
   return { file, nodes: order, input, outputs, initializers: model.initializers, producer, consumers, opset: model.opset };
 }
+
+/** C, H, W of the image input, which must be N x C x H x W with fixed C, H, W. */
+export function imageInputShape(graph: Graph): [number, number, number] {
+  const dims = graph.input.dims;
+  if (dims.length !== 4 || dims.slice(1).some((d) => typeof d !== 'number' || d <= 0)) {
+    throw new BadInputError(`${graph.file}: input '${graph.input.name}' must be N x C x H x W with fixed C, H, W (got [${dims.join(', ')}])`);
+  }
+  return dims.slice(1) as [number, number, number];
+}

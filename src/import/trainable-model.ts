@@ -1,7 +1,7 @@
 /** An imported ONNX classifier as a trainable tfjs model: parameters, forward pass, taps, shapes. */
 import * as tf from '../tf.js';
 import { BadInputError } from '../errors.js';
-import { buildGraph, type Graph } from './graph.js';
+import { buildGraph, imageInputShape, type Graph } from './graph.js';
 import { GraphRunner, type RunResult } from './interpreter.js';
 import { loadModel, type LoadedModel } from './load-model.js';
 import type { RunningStatUpdate, Value } from './ops/op-types.js';
@@ -27,11 +27,7 @@ export class TrainableModel {
 
   constructor(readonly source: LoadedModel, tapNames?: string[]) {
     this.graph = buildGraph(source);
-    const dims = this.graph.input.dims;
-    if (dims.length !== 4 || dims.slice(1).some((d) => typeof d !== 'number' || d <= 0)) {
-      throw new BadInputError(`${source.path}: input '${this.graph.input.name}' must be N x C x H x W with fixed C, H, W (got [${dims.join(', ')}])`);
-    }
-    this.inputShape = dims.slice(1) as [number, number, number];
+    this.inputShape = imageInputShape(this.graph);
     this.params = createParameters(this.graph);
     this.runner = new GraphRunner(this.graph, this.params);
     let shapes = new Map<string, number[]>();
@@ -98,12 +94,11 @@ export class TrainableModel {
     for (const p of this.params.values()) if (!p.synthetic) out.set(p.name, parameterToOnnx(p));
     for (const f of this.folded) {
       const bn = this.runner.restored.get(f.node)!;
-      const w = this.params.get(f.weight)!, b = this.params.get(f.bias)!;
+      const w = this.params.get(f.weight)!;
       tf.tidy(() => {
         const { weight, bias } = foldBack(w.variable, bn);
         out.set(f.weight, new Float32Array(tf.transpose(weight, [3, 2, 0, 1]).dataSync()));
         out.set(f.bias, new Float32Array(bias.dataSync()));
-        void b;
       });
     }
     return out;

@@ -3,7 +3,7 @@
  * an ONNX model (never on the tfjs model).
  */
 import type * as ort from 'onnxruntime-node';
-import type { Dataset } from '../data/dataset.js';
+import { selectRows, type Dataset } from '../data/dataset.js';
 import { normalizeBatch } from '../data/augment.js';
 import type { Trigger } from './triggers.js';
 import type { EpochProgress } from '../nad/train-epochs.js';
@@ -94,7 +94,6 @@ export async function evaluateMetrics(session: ort.InferenceSession, test: Datas
     }
     const keep: number[] = [];
     for (let i = 0; i < src.n; i++) if (src.labels[i] !== target) keep.push(i);
-    const { selectRows } = await import('../data/dataset.js');
     const sub = selectRows(src, keep);
     const p = await predict(session, sub, opts, trig);
     let hit = 0, rob = 0;

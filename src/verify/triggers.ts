@@ -73,14 +73,21 @@ export async function parseTrigger(spec: string, shape: { c: number; h: number; 
         throw new BadInputError(`--trigger ${spec}: cannot read patch image '${file}'`);
       });
       if (x0 < 0 || y0 < 0 || x0 + img.w > shape.w || y0 + img.h > shape.h) throw new BadInputError(`--trigger ${spec}: patch does not fit inside the image`);
-      return (src, h, w, c) => {
+      return (src, _h, w, c) => {
         const out = src.slice();
         for (let y = 0; y < img.h; y++) for (let x = 0; x < img.w; x++) for (let k = 0; k < c; k++) out[((y0 + y) * w + x0 + x) * c + k] = img.data[(y * img.w + x) * c + k]! / 255;
-        void h;
         return out;
       };
     }
     default:
       throw new BadInputError(`--trigger ${spec}: unknown trigger (use grid, square:<size>, blend:<pattern.png|random:<seed>>:<alpha>, sig:<delta>:<f>, patch:<image.png>:<x>:<y>)`);
+  }
+}
+
+/** --trigger / --poisoned need --target, and --target must be one of the model's classes. */
+export function checkAttackOptions(o: { trigger?: string; poisoned?: string; target?: number }, numClasses?: number): void {
+  if ((o.trigger || o.poisoned) && o.target === undefined) throw new BadInputError('--trigger/--poisoned need --target <label>');
+  if (numClasses !== undefined && o.target !== undefined && !(Number.isInteger(o.target) && o.target >= 0 && o.target < numClasses)) {
+    throw new BadInputError(`--target: ${o.target} is not a class of this model (0..${numClasses - 1})`);
   }
 }

@@ -19,7 +19,7 @@ export function tensorFromValue(v: TensorValue, where: string): tf.Tensor {
       const out = new Int32Array(src.length);
       for (let i = 0; i < src.length; i++) {
         const x = src[i]!;
-        // Clamp the INT64 extremes ONNX uses as "to the end" markers; refuse other out-of-range values.
+        // Values beyond int32 are clamped: ONNX uses the INT64 extremes as "to the end" markers.
         if (x > 2147483647n) out[i] = 2147483647;
         else if (x < -2147483648n) out[i] = -2147483648;
         else out[i] = Number(x);
