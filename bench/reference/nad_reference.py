@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'fixtures'))
-from models import WRN, PreActResNet18, TvResNet, add_grid_nchw  # noqa: E402
+from models import WRN, PreActResNet18, TvResNet, backdoor_metrics as metrics  # noqa: E402
 
 
 class Rng:
@@ -109,17 +109,6 @@ def augment_loop(x, gen):
 def at(fm, p):
     am = torch.pow(torch.abs(fm), p).mean(dim=1)
     return am / (torch.norm(am, dim=(1, 2), keepdim=True) + 1e-6)
-
-
-def metrics(model, x, y, target):
-    model.eval()
-    with torch.no_grad():
-        pc = torch.cat([model(x[i:i + 500]).argmax(1) for i in range(0, len(x), 500)])
-        nt = y != target
-        xp = add_grid_nchw(x[nt])
-        pp = torch.cat([model(xp[i:i + 500]).argmax(1) for i in range(0, len(xp), 500)])
-    pct = lambda a: float(a.float().mean()) * 100
-    return {'acc': pct(pc[nt] == y[nt]), 'acc_all': pct(pc == y), 'asr': pct(pp == target), 'ra': pct(pp == y[nt]), 'n': len(y)}
 
 
 def train(model, x, y, epochs, args, gen, teacher=None, betas=None):
