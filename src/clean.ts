@@ -158,9 +158,10 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   await beforeSession.release();
   timings.eval_before_s = (performance.now() - t) / 1000;
 
+  const sourceSha = sha256(source.bytes);
   // Resumable runs: the fingerprint covers everything that changes the result.
   const fingerprint = sha256(new TextEncoder().encode(JSON.stringify({
-    model: sha256(source.bytes), data: o.data, ratio: o.ratio ?? 1, n: train.n, teacher: o.teacher ?? null, teacherEpochs, epochs, betas, p,
+    model: sourceSha, data: o.data, ratio: o.ratio ?? 1, n: train.n, teacher: o.teacher ?? null, teacherEpochs, epochs, betas, p,
     schedule, batch, sgdConfig, mean: o.mean ?? null, std: o.std ?? null, taps: tapNames, seed, bnRestore: o.bnRestore !== false,
   })));
   const ck = o.checkpoint ? loadCheckpoint(o.checkpoint, fingerprint) : undefined;
@@ -259,7 +260,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
       throw new NadError(`distillation diverged: weights of '${name}' are not finite after the last step; try a smaller learning rate, e.g. --lr ${schedule.lr / 10}`, ExitCode.internal);
     }
   }
-  const outBytes = modelBytes(source, weights, provenanceMetadata('neural-attention-distillation', parameters, sha256(source.bytes)));
+  const outBytes = modelBytes(source, weights, provenanceMetadata('neural-attention-distillation', parameters, sourceSha));
 
   // Verify the written bytes: onnxruntime's logits must equal the trained tfjs model's.
   t = performance.now();
@@ -290,7 +291,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   const report: CleanReport = {
     tool: { name: 'nad-onnx', version: TOOL_VERSION },
     command: 'clean',
-    model: { path: o.model, sha256: sha256(source.bytes) },
+    model: { path: o.model, sha256: sourceSha },
     output: { path: o.out, sha256: failed.length === 0 ? sha256(outBytes) : null, written: failed.length === 0 },
     parameters,
     seed,
