@@ -1,28 +1,61 @@
-// Time of one training step (batch 64) of an imported model on the chosen backend, and the profile of
-// where it goes. Usage: node bench/step-time.mjs <model.onnx> [backend] [steps]
+// Time of one training step (batch 64) of an imported model with the chosen engine, and where it goes.
+// Usage: node bench/step-time.mjs <model.onnx> [onnxruntime|tfjs] [steps] [nad]
+// PROFILE=1 prints the busiest op types (onnxruntime's node profile, or tf.profile for tfjs).
+import { readFileSync, readdirSync, rmSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { TrainableModel, useBackend } from '../dist/index.js';
 import { Sgd } from '../dist/nad/sgd.js';
-import { trainStep } from '../dist/nad/train-step.js';
+import { TfjsEngine } from '../dist/nad/tfjs-engine.js';
+import { OrtEngine } from '../dist/ort-training/ort-engine.js';
 
-const [path, backend = 'wasm', stepsArg = '5'] = process.argv.slice(2);
-const info = await useBackend(backend);
+const [path, engineName = 'onnxruntime', stepsArg = '5', mode = 'ft'] = process.argv.slice(2);
+await useBackend('wasm');
 const model = TrainableModel.fromFile(path);
 const [c, h, w] = model.inputShape;
-const x = tf.randomUniform([64, h, w, c]);
-const y = tf.tensor1d(Array.from({ length: 64 }, (_, i) => i % model.numClasses), 'int32');
-const calib = tf.randomUniform([64, h, w, c]);
+const n = 64;
+const nhwc = new Float32Array(n * h * w * c).map((_, i) => Math.abs(Math.sin(i * 12.9898)));
+const nchw = new Float32Array(nhwc.length);
+for (let b = 0; b < n; b++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) nchw[((b * c + k) * h + y) * w + x] = nhwc[((b * h + y) * w + x) * c + k];
+const labels = Int32Array.from({ length: n }, (_, i) => i % model.numClasses);
+const calib = tf.tensor4d(nhwc, [n, h, w, c]);
 const restored = model.restoreFoldedBatchNorm(calib).length;
+const distill = mode === 'nad' ? { betas: model.taps.map((_, i) => (i ? 1000 : 500)), p: 2 } : undefined;
+const maps = distill ? model.taps.map((t) => new Float32Array(n * t.shape[1] * t.shape[2]).fill(1 / Math.sqrt(t.shape[1] * t.shape[2]))) : undefined;
 const sgd = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
-trainStep(model, sgd, x, y, 0.01); // warm-up
+const profDir = process.env.PROFILE && engineName === 'onnxruntime' ? mkdtempSync(join(tmpdir(), 'nad-prof-')) : undefined;
+const engine = engineName === 'tfjs' ? new TfjsEngine(model, sgd, distill) : await OrtEngine.create(model, sgd, distill, profDir ? join(profDir, 'p') : undefined);
+const batch = { nhwc, nchw, labels, n };
+await engine.step(batch, 0.01, maps); // warm-up
 const steps = Number(stepsArg);
 const t0 = performance.now();
-for (let i = 0; i < steps; i++) trainStep(model, sgd, x, y, 0.01);
+for (let i = 0; i < steps; i++) await engine.step(batch, 0.01, maps);
 const ms = (performance.now() - t0) / steps;
-console.log(JSON.stringify({ backend: info.name, model: path, batch: 64, restored_batchnorms: restored, ms_per_step: +ms.toFixed(1), images_per_s: +(64000 / ms).toFixed(1) }));
-if (process.env.PROFILE) {
-  const prof = await tf.profile(() => trainStep(model, sgd, x, y, 0.01));
+console.log(JSON.stringify({ engine: engine.name, model: path, mode, batch: n, restored_batchnorms: restored, ms_per_step: +ms.toFixed(1), images_per_s: +((n * 1000) / ms).toFixed(1) }));
+if (profDir) {
+  engine.endProfiling();
+  const file = readdirSync(profDir).map((f) => join(profDir, f))[0];
+  const events = JSON.parse(readFileSync(file, 'utf8'));
+  const by = {};
+  let runs = 0;
+  for (const e of events) {
+    if (e.cat === 'Session' && e.name === 'model_run') runs++;
+    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
+    const op = e.args?.op_name ?? '?';
+    by[op] = (by[op] ?? 0) + e.dur / 1000;
+  }
+  if (process.env.PROFILE === 'nodes') {
+    const nodes = {};
+    for (const e of events) if (e.cat === 'Node' && e.name.endsWith('_kernel_time')) nodes[e.name] = (nodes[e.name] ?? 0) + e.dur / 1000;
+    console.log(Object.entries(nodes).sort((a, b) => b[1] - a[1]).slice(0, 25).map(([k, v]) => `${k} ${(v / runs).toFixed(1)}`).join('\n'));
+  }
+  console.log(`per step (${runs} runs): ` + Object.entries(by).sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `${k} ${(v / runs).toFixed(1)} ms`).join(', '));
+  rmSync(profDir, { recursive: true });
+} else if (process.env.PROFILE) {
+  const prof = await tf.profile(() => engine.step(batch, 0.01, maps));
   const by = {};
   for (const k of prof.kernels) by[k.name] = (by[k.name] ?? 0) + k.kernelTimeMs;
   console.log(Object.entries(by).sort((a, b) => b[1] - a[1]).slice(0, 10).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', '));
 }
+await engine.dispose();

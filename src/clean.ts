@@ -18,6 +18,7 @@ import { NAD_SCHEDULE, type LrSchedule } from './nad/schedule.js';
 import { Sgd } from './nad/sgd.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './nad/checkpoint.js';
 import { TeacherMaps } from './nad/teacher-maps.js';
+import { checkEngineChoice, type EngineChoice } from './nad/engine.js';
 import { trainEpochs, type EpochLoss, type EpochProgress } from './nad/train-epochs.js';
 import * as tf from './tf.js';
 import { der, evaluateMetrics, type Metrics } from './verify/metrics.js';
@@ -49,6 +50,8 @@ export interface CleanOptions {
   std?: number[];
   seed?: number;
   backend?: BackendChoice;
+  /** Training engine: onnxruntime (default where it covers the graph) or tfjs. */
+  engine?: EngineChoice;
   taps?: string[];
   maxAccDrop?: number;
   maxAsr?: number;
@@ -73,6 +76,8 @@ export interface CleanReport {
   parameters: Record<string, unknown>;
   seed: number;
   backend: { name: string; reason: string };
+  /** The training engine of each phase ('none' when a ready teacher was given). */
+  engine: { teacher: string; nad: string };
   data: { train: { source: string; n: number }; test: { source: string; n: number } };
   taps: { name: string; shape: number[] }[];
   losses: { teacher: EpochLoss[]; nad: EpochLoss[] };
@@ -103,6 +108,7 @@ function checkOptions(o: CleanOptions): void {
   if (o.teacherEpochs !== undefined && (!Number.isInteger(o.teacherEpochs) || o.teacherEpochs < 0)) throw new BadInputError(`--teacher-epochs: must be a non-negative integer`);
   if (o.ratio !== undefined && !(o.ratio > 0 && o.ratio <= 1)) throw new BadInputError(`--ratio: must be in (0, 1] (got ${o.ratio})`);
   checkAttackOptions(o);
+  if (o.engine !== undefined) checkEngineChoice(o.engine);
   if (o.maxAsr !== undefined && !o.trigger && !o.poisoned) throw new BadInputError('--max-asr needs --trigger or --poisoned');
   if (o.betas?.some((b) => !Number.isFinite(b) || b < 0)) throw new BadInputError('--betas: must be non-negative numbers');
   if ((o.mean && !o.std) || (!o.mean && o.std)) throw new BadInputError('--mean and --std go together');
@@ -166,6 +172,9 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   })));
   const ck = o.checkpoint ? loadCheckpoint(o.checkpoint, fingerprint) : undefined;
   let finishedTeacher: Map<string, Float32Array> | undefined;
+  const engines = { teacher: 'none', nad: 'none' };
+  // onnxruntime trains on both CPU cores; with a GPU TensorFlow build, tfjs is the faster engine.
+  const engineChoice: EngineChoice = o.engine ?? (backend.name === 'tensorflow-gpu' ? 'tfjs' : 'auto');
 
   // Teacher: the given ONNX model, or the backdoored model fine-tuned on the clean data.
   t = performance.now();
@@ -198,9 +207,10 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
       const start = ck?.phase === 'teacher' ? resumeFrom(ck, teacher, sgd, rng) : 0;
       const history: EpochLoss[] = ck?.phase === 'teacher' ? ck.teacherHistory : [];
       if (start > 0) log(`teacher: resuming after epoch ${start} from ${o.checkpoint}`);
-      log(`teacher: fine-tuning ${teacherEpochs} epochs on ${train.n} images (${backend.name})`);
+      log(`teacher: fine-tuning ${teacherEpochs} epochs on ${train.n} images`);
       teacherLosses = await trainEpochs(teacher, sgd, train, {
         epochs: teacherEpochs, batch, schedule, augment: NAD_AUGMENT, mean: o.mean, std: o.std, phase: 'teacher', onProgress: o.onProgress, signal: o.signal,
+        engine: engineChoice, onLog: log, onEngine: (e) => (engines.teacher = e),
         startEpoch: start, history,
         onEpochEnd: (done, h) => o.checkpoint && saveCheckpoint(o.checkpoint, {
           fingerprint, phase: 'teacher', epochsDone: done, rngState: rng.state, teacherHistory: h, nadHistory: [],
@@ -237,6 +247,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   log(`nad: distilling ${epochs} epochs, betas ${betas.join(',')}, p ${p}`);
   const nadLosses = await trainEpochs(student, sgd, train, {
     epochs, batch, schedule, augment: NAD_AUGMENT, mean: o.mean, std: o.std, distill: { teacher: maps, betas, p }, phase: 'nad', onProgress: o.onProgress, signal: o.signal,
+    engine: engineChoice, onLog: log, onEngine: (e) => (engines.nad = e),
     startEpoch: nadStart, history: nadHistory,
     onEpochEnd: (done, h) => o.checkpoint && saveCheckpoint(o.checkpoint, {
       fingerprint, phase: 'nad', epochsDone: done, rngState: nadRng.state, teacherHistory: teacherLosses, nadHistory: h,
@@ -296,6 +307,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     parameters,
     seed,
     backend: { name: backend.name, reason: backend.reason },
+    engine: engines,
     data: { train: { source: train.source, n: train.n }, test: { source: test.source, n: test.n } },
     taps: student.taps.map((x) => ({ name: x.name, shape: [...x.shape] })),
     losses: { teacher: teacherLosses, nad: nadLosses },

@@ -10,7 +10,8 @@ import * as tf from '../src/tf.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { attentionLoss, attentionMap, attentionMapsNchw } from '../src/nad/attention.js';
 import { Sgd } from '../src/nad/sgd.js';
-import { trainStep, type DistillTarget } from '../src/nad/train-step.js';
+import { createEngine, type EngineChoice } from '../src/nad/engine.js';
+import { nhwcToNchw } from '../src/verify/onnx-runtime.js';
 import { fmnist, FIXTURES, maxAbs, maxAbsDiff, modelPath, readJson, REFERENCE, wasm } from './helpers/fixtures.js';
 
 interface StepsRecord {
@@ -30,7 +31,7 @@ function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Math.sqrt(num / Math.max(den, 1e-30));
 }
 
-function runSteps(name: 'sgd_steps' | 'nad_steps', override: { weightDecay?: number } = {}) {
+async function runSteps(name: 'sgd_steps' | 'nad_steps', override: { weightDecay?: number } = {}, engine: EngineChoice = 'tfjs') {
   const rec = readJson<StepsRecord>(join(REFERENCE, `${name}.json`));
   const ref = new Float32Array(readFileSync(join(REFERENCE, `${name}.bin`)).buffer.slice(0));
   const model = TrainableModel.fromFile(modelPath('wrn16_1_unfused'));
@@ -38,15 +39,20 @@ function runSteps(name: 'sgd_steps' | 'nad_steps', override: { weightDecay?: num
   const d = fmnist('train', 8);
   const x = tf.tensor4d(d.x, [8, d.h, d.w, d.c]);
   const y = tf.tensor1d(d.y, 'int32');
-  let distill: DistillTarget | undefined;
+  let maps: Float32Array[] | undefined;
   let teacher: TrainableModel | undefined;
   if (rec.betas) {
     teacher = TrainableModel.fromFile(join(FIXTURES, 'reference', 'teacher_wrn16_1.onnx'));
-    const maps = tf.tidy(() => teacher!.forward(x, { training: false, withTaps: true }).taps.map((t) => tf.keep(attentionMap(t.t, 3, rec.p!))));
-    distill = { maps, betas: rec.betas, p: rec.p! };
+    maps = tf.tidy(() => teacher!.forward(x, { training: false, withTaps: true }).taps.map((t) => new Float32Array(attentionMap(t.t, 3, rec.p!).dataSync())));
   }
   const sgd = new Sgd({ momentum: rec.momentum, nesterov: true, weightDecay: override.weightDecay ?? rec.weight_decay });
-  const losses = rec.lrs.map((lr) => trainStep(model, sgd, x, y, lr, distill).total);
+  const e = await createEngine(model, sgd, { choice: engine, distill: rec.betas ? { betas: rec.betas, p: rec.p! } : undefined });
+  expect(e.name).toBe(engine);
+  const batch = { nhwc: d.x, nchw: nhwcToNchw(d.x, 8, d.h, d.w, d.c), labels: d.y, n: 8 };
+  const losses: number[] = [];
+  for (const lr of rec.lrs) losses.push((await e.step(batch, lr, maps)).total);
+  e.sync();
+  await e.dispose();
   const after = model.exportWeights();
   const report: { name: string; rel: number }[] = [];
   for (const [k, t] of Object.entries(rec.tensors)) {
@@ -59,30 +65,40 @@ function runSteps(name: 'sgd_steps' | 'nad_steps', override: { weightDecay?: num
   }
   model.dispose();
   teacher?.dispose();
-  distill?.maps.forEach((m) => m.dispose());
   sgd.dispose();
   x.dispose();
   y.dispose();
   return { rec, losses, report };
 }
 
+/**
+ * PyTorch and tfjs both sum BatchNorm statistics naively in float32: on this batch (8 Fashion-MNIST images,
+ * 8,192 values per channel) their first BatchNorm's outputs are off by up to 2e-5 relative, in the same way,
+ * while onnxruntime's reductions are exact to 2e-7 (measured against float64). The recorded steps amplify
+ * that into the weight changes, so the onnxruntime engine sits further from PyTorch here (measured worst
+ * 5.4e-3 SGD / 7.6e-3 NAD, loss 5e-4) than tfjs does (2.0e-3 / 1.8e-4); the engines agree to < 1e-4 on
+ * batches where it does not matter (ort-engine.test.ts).
+ */
+const TOLERANCE = { tfjs: { loss: 5e-4, weights: 5e-3 }, onnxruntime: { loss: 2e-3, weights: 1e-2 } };
+
 describe('training semantics match PyTorch', () => {
   const recorded: ['sgd_steps' | 'nad_steps', string][] = [
     ['sgd_steps', 'three SGD steps: weight changes and running statistics'],
     ['nad_steps', 'three NAD steps (CE + attention terms towards a frozen teacher)'],
   ];
-  for (const [name, title] of recorded) {
-    it(title, () => {
-      const { rec, losses, report } = runSteps(name);
-      losses.forEach((l, i) => expect(Math.abs(l - rec.losses[i]!)).toBeLessThan(5e-4 * Math.abs(rec.losses[i]!)));
+  for (const [name, title] of recorded) for (const engine of ['tfjs', 'onnxruntime'] as const) {
+    it(`${engine} engine: ${title}`, async () => {
+      const { rec, losses, report } = await runSteps(name, {}, engine);
       const worst = report.reduce((a, b) => (b.rel > a.rel ? b : a));
-      console.log(`${name}: worst relative difference ${worst.rel.toExponential(2)} (${worst.name})`);
-      for (const r of report) expect(r.rel, r.name).toBeLessThan(5e-3);
+      console.log(`${engine} ${name}: worst relative difference ${worst.rel.toExponential(2)} (${worst.name})`);
+      const tol = TOLERANCE[engine];
+      losses.forEach((l, i) => expect(Math.abs(l - rec.losses[i]!)).toBeLessThan(tol.loss * Math.abs(rec.losses[i]!)));
+      for (const r of report) expect(r.rel, r.name).toBeLessThan(tol.weights);
     });
   }
 
-  it('the comparison can fail: without weight decay the weight changes no longer match', () => {
-    const { report } = runSteps('sgd_steps', { weightDecay: 0 });
+  it('the comparison can fail: without weight decay the weight changes no longer match', async () => {
+    const { report } = await runSteps('sgd_steps', { weightDecay: 0 });
     const worst = report.reduce((a, b) => (b.rel > a.rel ? b : a));
     console.log(`without weight decay: worst relative difference ${worst.rel.toExponential(2)} (${worst.name})`);
     expect(worst.rel).toBeGreaterThan(5e-2);

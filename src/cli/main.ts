@@ -2,6 +2,7 @@
 /** nad-onnx command line: parses arguments, runs a command, maps errors to the exit-code table. */
 import { Command, CommanderError, Option } from 'commander';
 import { BACKENDS } from '../backend/select-backend.js';
+import { ENGINES, type EngineChoice } from '../nad/engine.js';
 import { describeError, ExitCode } from '../errors.js';
 import { formatInspect, inspect } from '../inspect.js';
 import { clean, GateRejection } from '../clean.js';
@@ -103,6 +104,7 @@ program
   .option('--seed <n>', 'random seed (subset, shuffling, augmentation)', num('--seed', true), 0)
   .option('--no-bn-restore', 'train the graph as exported, without restoring BatchNorms folded into convolutions')
   .addOption(backendOption())
+  .addOption(new Option('--engine <name>', 'training engine (auto = onnxruntime where it covers the graph, tfjs otherwise or on tensorflow-gpu)').choices(ENGINES).default('auto'))
   .option('--report <file>', 'also write the JSON report to a file')
   .option('--checkpoint <dir>', 'save the state after each epoch; rerunning with the same arguments resumes')
   .option('--html <file>', 'also write a self-contained HTML report (metrics, loss curves, attention maps)')
@@ -124,7 +126,8 @@ program
         teacherEpochs: o.teacherEpochs as number, epochs: o.epochs as number, betas: o.betas as number[] | undefined, p: o.p as number,
         attention: o.attention as 'sum' | 'pow' | 'mean-pow', lr: o.lr as number, lrDropEpoch: o.lrDropEpoch as number, batch: o.batch as number,
         ratio: o.ratio as number | undefined, mean: o.mean as number[] | undefined, std: o.std as number[] | undefined, taps,
-        seed: o.seed as number, backend: o.backend as (typeof BACKENDS)[number], maxAccDrop: o.maxAccDrop as number | undefined,
+        seed: o.seed as number, backend: o.backend as (typeof BACKENDS)[number],
+        engine: o.engine === 'auto' ? undefined : (o.engine as EngineChoice), maxAccDrop: o.maxAccDrop as number | undefined,
         maxAsr: o.maxAsr as number | undefined, bnRestore: o.bnRestore as boolean, html: o.html as string | undefined, checkpoint: o.checkpoint as string | undefined, onProgress: progress?.update, onLog: progress?.log,
       });
       progress?.done();

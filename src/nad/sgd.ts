@@ -58,3 +58,22 @@ export class Sgd {
     this.buffers.clear();
   }
 }
+
+/**
+ * The same update on plain arrays (the onnxruntime engine keeps its parameters in JS): updates `w` in
+ * place and returns the momentum buffer (created on the first step, as torch.optim.SGD does).
+ */
+export function sgdUpdate(w: Float32Array, g: Float32Array, buf: Float32Array | null, lr: number, cfg: SgdConfig): Float32Array | null {
+  const { momentum, nesterov, weightDecay } = cfg;
+  const first = momentum !== 0 && !buf;
+  const b = momentum !== 0 ? (buf ?? new Float32Array(w.length)) : null;
+  for (let i = 0; i < w.length; i++) {
+    let d = Math.fround(g[i]! + weightDecay * w[i]!);
+    if (b) {
+      b[i] = first ? d : Math.fround(momentum * b[i]! + d);
+      d = nesterov ? Math.fround(d + momentum * b[i]!) : b[i]!;
+    }
+    w[i] = w[i]! - lr * d;
+  }
+  return b;
+}

@@ -3,7 +3,6 @@
  * wasm here): its tap tensors are added as graph outputs and turned into normalised attention maps.
  */
 import type * as ort from 'onnxruntime-node';
-import * as tf from '../tf.js';
 import { createSession } from '../verify/onnx-runtime.js';
 import { attentionMapsNchw } from './attention.js';
 import * as ortModule from 'onnxruntime-node';
@@ -17,15 +16,13 @@ export class TeacherMaps {
   }
 
   /** Normalised attention maps [N, H*W] per tap for an NCHW batch (the exact batch the student sees). */
-  async maps(nchw: Float32Array, dims: number[]): Promise<tf.Tensor2D[]> {
+  async maps(nchw: Float32Array, dims: number[]): Promise<Float32Array[]> {
     const feeds = { [this.session.inputNames[0]!]: new ortModule.Tensor('float32', nchw, dims) };
     const out = await this.session.run(feeds, this.tapNames);
     return this.tapNames.map((name) => {
       const t = out[name]!;
       const [n, c, h, w] = t.dims as number[];
-      const hw = h! * w!;
-      const maps = attentionMapsNchw(t.data as Float32Array, n!, c!, hw, this.p);
-      return tf.tensor2d(maps, [n!, hw]);
+      return attentionMapsNchw(t.data as Float32Array, n!, c!, h! * w!, this.p);
     });
   }
 

@@ -3,7 +3,6 @@
  * the authors' augmentation, optional normalisation, one SGD step per batch, and for NAD the frozen
  * teacher's attention maps computed on exactly the augmented batch the student sees.
  */
-import * as tf from '../tf.js';
 import { augmentBatch, normalizeBatch, type AugmentConfig } from '../data/augment.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Rng } from '../data/random.js';
@@ -13,7 +12,7 @@ import { nhwcToNchw } from '../verify/onnx-runtime.js';
 import { lrAt, type LrSchedule } from './schedule.js';
 import type { Sgd } from './sgd.js';
 import type { TeacherMaps } from './teacher-maps.js';
-import { trainStep } from './train-step.js';
+import { createEngine, type EngineChoice, type TrainingEngine } from './engine.js';
 
 export interface EpochLoss {
   epoch: number;
@@ -46,6 +45,11 @@ export interface TrainConfig {
   std?: number[];
   distill?: { teacher: TeacherMaps; betas: number[]; p: number };
   phase: 'teacher' | 'nad';
+  /** Which training engine runs the steps (default: onnxruntime where it covers the graph). */
+  engine?: EngineChoice;
+  /** Told which engine runs, once. */
+  onEngine?: (name: string) => void;
+  onLog?: (line: string) => void;
   onProgress?: (p: EpochProgress) => void;
   signal?: AbortSignal;
   /** Resume: epochs already done, and their losses (the history is extended in place). */
@@ -58,6 +62,20 @@ export interface TrainConfig {
 export async function trainEpochs(model: TrainableModel, sgd: Sgd, data: Dataset, cfg: TrainConfig, rng: Rng): Promise<EpochLoss[]> {
   const size = data.h * data.w * data.c;
   const history: EpochLoss[] = cfg.history ?? [];
+  const engine: TrainingEngine = await createEngine(model, sgd, {
+    choice: cfg.engine ?? 'auto', distill: cfg.distill ? { betas: cfg.distill.betas, p: cfg.distill.p } : undefined, onLog: cfg.onLog,
+  });
+  cfg.onEngine?.(engine.name);
+  try {
+    await runEpochs(engine, data, cfg, rng, size, history);
+  } finally {
+    engine.sync();
+    await engine.dispose();
+  }
+  return history;
+}
+
+async function runEpochs(engine: TrainingEngine, data: Dataset, cfg: TrainConfig, rng: Rng, size: number, history: EpochLoss[]): Promise<void> {
   for (let epoch = cfg.startEpoch ?? 0; epoch < cfg.epochs; epoch++) {
     const lr = lrAt(cfg.schedule, epoch);
     const order = rng.permutation(data.n);
@@ -78,13 +96,9 @@ export async function trainEpochs(model: TrainableModel, sgd: Sgd, data: Dataset
         yb[i] = data.labels[j]!;
       }
       const x = normalizeBatch(augmentBatch(xb, n, data.h, data.w, data.c, cfg.augment, rng), data.c, cfg.mean, cfg.std);
-      const maps = cfg.distill ? await cfg.distill.teacher.maps(nhwcToNchw(x, n, data.h, data.w, data.c), [n, data.c, data.h, data.w]) : undefined;
-      const xt = tf.tensor4d(x, [n, data.h, data.w, data.c]);
-      const yt = tf.tensor1d(yb, 'int32');
-      const l = trainStep(model, sgd, xt, yt, lr, maps && cfg.distill ? { maps, betas: cfg.distill.betas, p: cfg.distill.p } : undefined);
-      xt.dispose();
-      yt.dispose();
-      maps?.forEach((m) => m.dispose());
+      const nchw = nhwcToNchw(x, n, data.h, data.w, data.c);
+      const maps = cfg.distill ? await cfg.distill.teacher.maps(nchw, [n, data.c, data.h, data.w]) : undefined;
+      const l = await engine.step({ nhwc: x, nchw, labels: yb, n }, lr, maps);
       if (!Number.isFinite(l.total)) {
         throw new NadError(
           `${cfg.phase === 'teacher' ? 'teacher fine-tuning' : 'distillation'} diverged at epoch ${epoch + 1} (loss ${l.total}); try a smaller learning rate, e.g. --lr ${lr / 10}`,
@@ -102,7 +116,9 @@ export async function trainEpochs(model: TrainableModel, sgd: Sgd, data: Dataset
       epoch, lr, loss: sum / Math.max(seen, 1), ce: sumCe / Math.max(seen, 1), at: sumAt.map((v) => v / Math.max(seen, 1)),
       seconds: (performance.now() - t0) / 1000, images: seen,
     });
-    cfg.onEpochEnd?.(epoch + 1, history);
+    if (cfg.onEpochEnd) {
+      engine.sync();
+      cfg.onEpochEnd(epoch + 1, history);
+    }
   }
-  return history;
 }

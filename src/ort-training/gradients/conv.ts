@@ -1,0 +1,108 @@
+/**
+ * Conv gradients as forward ops onnxruntime runs fast (NOTES.md §3): the input gradient is a
+ * ConvTranspose of the output gradient with the same weights; the filter gradient is a Conv over
+ * batch-transposed tensors (images act as channels, the output gradient as the kernel, stride and
+ * dilation swapped), cropped to the kernel size; the bias gradient is a sum over N, H, W.
+ */
+import type { GraphBuilder } from '../graph-builder.js';
+import { UnsupportedForTraining, ints, type GradientContext } from './gradient-types.js';
+
+export interface ConvGeometry {
+  strides: number[];
+  dilations: number[];
+  /** [top, left, bottom, right] */
+  pads: number[];
+  kernel: number[];
+  /** Spatial sizes of the input and output. */
+  inHW: number[];
+  outHW: number[];
+}
+
+export function convGeometry(ctx: Pick<GradientContext, 'node' | 'where' | 'shape'>, x: string, y: string, wDims: number[]): ConvGeometry {
+  const n = ctx.node;
+  if (n.attrs.int('group', 1) !== 1) throw new UnsupportedForTraining(`${ctx.where}: grouped convolution`);
+  const autoPad = n.attrs.string('auto_pad', 'NOTSET');
+  if (autoPad !== 'NOTSET') throw new UnsupportedForTraining(`${ctx.where}: auto_pad ${autoPad}`);
+  const xs = ctx.shape(x), ys = ctx.shape(y);
+  if (xs.length !== 4 || wDims.length !== 4) throw new UnsupportedForTraining(`${ctx.where}: only 2-D convolutions`);
+  return {
+    strides: ints(n, 'strides', [1, 1]),
+    dilations: ints(n, 'dilations', [1, 1]),
+    pads: ints(n, 'pads', [0, 0, 0, 0]),
+    kernel: wDims.slice(2),
+    inHW: xs.slice(2),
+    outHW: ys.slice(2),
+  };
+}
+
+export function convInputGradient(b: GraphBuilder, dy: string, w: string, g: ConvGeometry): string {
+  const direct = convInputGradientStride1(b, dy, w, g);
+  if (direct) return direct;
+  // ConvTranspose's output size is s*(in-1) + ((k-1)*d+1) - pads + output_padding; output_padding
+  // restores the rows a strided conv dropped.
+  const outputPadding = [0, 1].map((i) => {
+    const full = g.strides[i]! * (g.outHW[i]! - 1) + (g.kernel[i]! - 1) * g.dilations[i]! + 1 - g.pads[i]! - g.pads[i + 2]!;
+    return g.inHW[i]! - full;
+  });
+  if (outputPadding.some((p, i) => p < 0 || p >= Math.max(g.strides[i]!, g.dilations[i]!))) {
+    throw new UnsupportedForTraining(`conv geometry ConvTranspose cannot invert (output padding ${outputPadding.join(',')})`);
+  }
+  return b.one('ConvTranspose', [dy, w], {
+    strides: g.strides, dilations: g.dilations, pads: g.pads, kernel_shape: g.kernel, output_padding: outputPadding,
+  });
+}
+
+/**
+ * dW[o, i, kh, kw] = sum over n, y, x of dY[n, o, y, x] * Xpad[n, i, y*s + kh*d, x*s + kw*d]. With the
+ * batch moved behind the channels ([C, N, H, W], one transpose each), every kernel tap is one strided Slice
+ * of the padded input and one Gemm [Co, N*Ho*Wo] x [Ci, N*Ho*Wo]^T. onnxruntime runs the equivalent
+ * batch-transposed Conv (NOTES.md §3) with a Ho x Wo kernel several times slower (bench/README.md).
+ */
+export function convFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry): string {
+  const [kh, kw] = g.kernel as [number, number];
+  const [ho, wo] = g.outHW as [number, number];
+  const xt = b.one('Transpose', [x], { perm: [1, 0, 2, 3] }); // [Ci, N, H, W]
+  const padded = g.pads.some((p) => p !== 0) ? b.one('Pad', [xt, b.ints([0, 0, g.pads[0]!, g.pads[1]!, 0, 0, g.pads[2]!, g.pads[3]!])]) : xt;
+  const dyT = b.one('Reshape', [b.one('Transpose', [dy], { perm: [1, 0, 2, 3] }), b.ints([0, -1])]); // [Co, N*Ho*Wo]
+  const taps: string[] = [];
+  for (let y = 0; y < kh; y++) {
+    for (let z = 0; z < kw; z++) {
+      const start = [y * g.dilations[0]!, z * g.dilations[1]!];
+      const end = [start[0]! + (ho - 1) * g.strides[0]! + 1, start[1]! + (wo - 1) * g.strides[1]! + 1];
+      const win = b.one('Slice', [padded, b.ints(start), b.ints(end), b.ints([2, 3]), b.ints(g.strides)]); // [Ci, N, Ho, Wo]
+      const cols = b.one('Reshape', [win, b.ints([0, -1])]); // [Ci, N*Ho*Wo]
+      taps.push(b.one('Unsqueeze', [b.one('Gemm', [dyT, cols], { transB: 1 }), b.ints([2])])); // [Co, Ci, 1]
+    }
+  }
+  const all = taps.length === 1 ? taps[0]! : b.one('Concat', taps, { axis: 2 }); // [Co, Ci, KH*KW]
+  return b.one('Reshape', [all, b.ints([0, 0, kh, kw])]);
+}
+
+/**
+ * For stride 1 the input gradient is an ordinary convolution of the output gradient with the kernel
+ * flipped and its channel axes swapped (NOTES.md §3), which onnxruntime runs faster than ConvTranspose.
+ */
+export function convInputGradientStride1(b: GraphBuilder, dy: string, w: string, g: ConvGeometry): string | undefined {
+  if (g.strides.some((s) => s !== 1)) return undefined;
+  const reach = [0, 1].map((i) => (g.kernel[i]! - 1) * g.dilations[i]!);
+  const pads = [reach[0]! - g.pads[0]!, reach[1]! - g.pads[1]!, reach[0]! - g.pads[2]!, reach[1]! - g.pads[3]!];
+  if (pads.some((p) => p < 0)) return undefined;
+  const flipped = b.one('Slice', [b.one('Transpose', [w], { perm: [1, 0, 2, 3] }), b.ints([-1, -1]), b.ints([-(2 ** 31), -(2 ** 31)]), b.ints([2, 3]), b.ints([-1, -1])]);
+  return b.one('Conv', [dy, flipped], { dilations: g.dilations, pads, kernel_shape: g.kernel });
+}
+
+export function biasGradient(b: GraphBuilder, dy: string): string {
+  return b.reduceSum(dy, [0, 2, 3], false);
+}
+
+export function convGradient(ctx: GradientContext): (string | undefined)[] {
+  const { b, node } = ctx;
+  const [x, w, bias] = node.inputs as [string, string, string | undefined];
+  const dy = ctx.dy[0]!;
+  const g = convGeometry(ctx, x, node.outputs[0]!, ctx.shape(w));
+  return [
+    ctx.needs(0) ? convInputGradient(b, dy, w, g) : undefined,
+    ctx.needs(1) ? convFilterGradient(b, x, dy, g) : undefined,
+    bias && ctx.needs(2) ? biasGradient(b, dy) : undefined,
+  ];
+}

@@ -1,0 +1,41 @@
+/** Gradients of Relu, Add (with broadcasting) and Identity. */
+import type { GraphBuilder } from '../graph-builder.js';
+import { UnsupportedForTraining, type GradientContext } from './gradient-types.js';
+
+export function reluGradient(ctx: GradientContext): (string | undefined)[] {
+  const { b } = ctx;
+  const zero = b.scalar(0);
+  return [b.one('Where', [b.one('Greater', [ctx.node.outputs[0]!, zero]), ctx.dy[0]!, zero])];
+}
+
+/**
+ * Sums a gradient of the output's shape down to an input's shape (undoing broadcasting). Shapes are known
+ * for a batch of one, so for a tensor that does not depend on the batch the output's axis 0 counts as broadcast.
+ */
+export function unbroadcast(b: GraphBuilder, dy: string, outShape: number[], inShape: number[], inBatchDependent: boolean): string {
+  const lead = outShape.length - inShape.length;
+  if (lead < 0) throw new UnsupportedForTraining('broadcast to a smaller rank');
+  const axes: number[] = [];
+  outShape.forEach((d, i) => {
+    const k = i - lead;
+    const inDim = k >= 0 ? inShape[k]! : undefined;
+    const outIsBatch = i === 0 && !inBatchDependent;
+    if (inDim === undefined || (inDim === 1 && (d !== 1 || outIsBatch))) axes.push(i);
+  });
+  if (axes.length === 0) return dy;
+  const summed = b.reduceSum(dy, axes, true);
+  return b.one('Reshape', [summed, b.ints(inShape.length ? inShape : [])]);
+}
+
+export function addGradient(ctx: GradientContext): (string | undefined)[] {
+  const out = ctx.shape(ctx.node.outputs[0]!);
+  return ctx.node.inputs.map((name, i) => {
+    if (!ctx.needs(i)) return undefined;
+    const dep = ctx.batchDependent(name);
+    return unbroadcast(ctx.b, ctx.dy[0]!, out, ctx.shape(name), dep);
+  });
+}
+
+export function identityGradient(ctx: GradientContext): (string | undefined)[] {
+  return [ctx.dy[0]];
+}

@@ -1,0 +1,136 @@
+/**
+ * The onnxruntime engine: each step runs the generated training graph (training-graph.ts) with the
+ * current parameters as inputs, then applies PyTorch's SGD and the running-statistics update in JS.
+ * Parameters live here in ONNX layout between sync() calls.
+ */
+import * as ort from 'onnxruntime-node';
+import type { TrainableModel } from '../import/trainable-model.js';
+import type { Batch, TrainingEngine } from '../nad/engine.js';
+import { sgdUpdate, type Sgd } from '../nad/sgd.js';
+import type { StepLosses } from '../nad/train-step.js';
+import * as tf from '../tf.js';
+import { createSession } from '../verify/onnx-runtime.js';
+import { buildTrainingGraph, type DistillSpec, type TrainingGraph } from './training-graph.js';
+
+interface ParamState {
+  value: Float32Array; // ONNX layout
+  dims: number[];
+  /** Stored (tfjs) layout of conv weights is [KH, KW, Ci, Co]. */
+  convWeight: boolean;
+  momentum: Float32Array | null;
+}
+
+/** [KH, KW, Ci, Co] <-> [Co, Ci, KH, KW] */
+export function hwioToOihw(src: Float32Array, [kh, kw, ci, co]: number[]): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let y = 0; y < kh!; y++) for (let x = 0; x < kw!; x++) for (let i = 0; i < ci!; i++) for (let o = 0; o < co!; o++) {
+    out[((o * ci! + i) * kh! + y) * kw! + x] = src[((y * kw! + x) * ci! + i) * co! + o]!;
+  }
+  return out;
+}
+
+export function oihwToHwio(src: Float32Array, [co, ci, kh, kw]: number[]): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let y = 0; y < kh!; y++) for (let x = 0; x < kw!; x++) for (let i = 0; i < ci!; i++) for (let o = 0; o < co!; o++) {
+    out[((y * kw! + x) * ci! + i) * co! + o] = src[((o * ci! + i) * kh! + y) * kw! + x]!;
+  }
+  return out;
+}
+
+export class OrtEngine implements TrainingEngine {
+  readonly name = 'onnxruntime' as const;
+  private readonly state = new Map<string, ParamState>();
+
+  private constructor(
+    private readonly model: TrainableModel, private readonly sgd: Sgd, private readonly graph: TrainingGraph,
+    private readonly session: ort.InferenceSession, private readonly classes: number,
+  ) {
+    const vars = model.trainableVariables();
+    const momentum = sgd.state(vars);
+    const byVar = new Map(vars.map((v, i) => [v, momentum[i]!]));
+    for (const p of model.params.values()) {
+      const stored = new Float32Array(p.variable.dataSync());
+      const conv = p.role === 'conv-weight';
+      const dims = conv ? [...p.onnxDims] : [...p.variable.shape];
+      const m = byVar.get(p.variable) ?? null;
+      this.state.set(p.name, {
+        value: conv ? hwioToOihw(stored, p.variable.shape) : stored,
+        dims,
+        convWeight: conv,
+        momentum: m && conv ? hwioToOihw(m, p.variable.shape) : m,
+      });
+    }
+  }
+
+  /** `profilePrefix`: write onnxruntime's per-node profile (bench/step-time.mjs reads it). */
+  static async create(model: TrainableModel, sgd: Sgd, distill?: DistillSpec, profilePrefix?: string): Promise<OrtEngine> {
+    const graph = buildTrainingGraph(model, distill);
+    const session = profilePrefix
+      ? await ort.InferenceSession.create(graph.bytes, { intraOpNumThreads: 2, interOpNumThreads: 1, graphOptimizationLevel: 'all', enableProfiling: true, profileFilePrefix: profilePrefix })
+      : await createSession(graph.bytes, 'training graph');
+    return new OrtEngine(model, sgd, graph, session, model.numClasses);
+  }
+
+  async step(batch: Batch, lr: number, maps?: Float32Array[]): Promise<StepLosses> {
+    const g = this.graph;
+    const [c, h, w] = this.model.inputShape;
+    const n = batch.n;
+    const oneHot = new Float32Array(n * this.classes);
+    for (let i = 0; i < n; i++) oneHot[i * this.classes + batch.labels[i]!] = 1;
+    const feeds: Record<string, ort.Tensor> = {
+      [g.imageInput]: new ort.Tensor('float32', batch.nchw, [n, c, h, w]),
+      [g.labelsInput]: new ort.Tensor('float32', oneHot, [n, this.classes]),
+    };
+    g.teacherMapInputs.forEach((name, k) => {
+      const m = maps?.[k];
+      if (!m) throw new Error('distillation step without teacher maps');
+      feeds[name] = new ort.Tensor('float32', m, [n, m.length / n]);
+    });
+    for (const name of g.parameterInputs) {
+      const s = this.state.get(name)!;
+      feeds[name] = new ort.Tensor('float32', s.value, s.dims);
+    }
+    const out = await this.session.run(feeds);
+    const scalar = (name: string) => (out[name]!.data as Float32Array)[0]!;
+    const losses: StepLosses = { total: scalar(g.lossOutput), ce: scalar(g.ceOutput), at: g.attentionOutputs.map(scalar) };
+    // Running statistics first (PyTorch updates them in the forward pass), then the SGD update.
+    for (const st of g.batchStats) {
+      const mean = this.state.get(st.meanParam)!, variance = this.state.get(st.varParam)!;
+      const bm = out[st.meanOutput]!.data as Float32Array, bv = out[st.varOutput]!.data as Float32Array;
+      const m = n * st.perImage, unbias = m / Math.max(1, m - 1);
+      for (let i = 0; i < bm.length; i++) {
+        mean.value[i] = mean.value[i]! * st.momentum + bm[i]! * (1 - st.momentum);
+        variance.value[i] = variance.value[i]! * st.momentum + bv[i]! * unbias * (1 - st.momentum);
+      }
+    }
+    for (const [name, outName] of g.gradientOutputs) {
+      const s = this.state.get(name)!;
+      s.momentum = sgdUpdate(s.value, out[outName]!.data as Float32Array, s.momentum, lr, this.sgd.config);
+    }
+    for (const t of Object.values(out)) t.dispose?.();
+    return losses;
+  }
+
+  sync(): void {
+    for (const p of this.model.params.values()) {
+      const s = this.state.get(p.name)!;
+      const stored = s.convWeight ? oihwToHwio(s.value, s.dims) : s.value;
+      tf.tidy(() => p.variable.assign(tf.tensor(stored, p.variable.shape)));
+    }
+    const vars = this.model.trainableVariables();
+    const byVar = new Map([...this.model.params.values()].map((p) => [p.variable, this.state.get(p.name)!]));
+    this.sgd.setState(vars, vars.map((v) => {
+      const s = byVar.get(v)!;
+      return s.momentum && s.convWeight ? oihwToHwio(s.momentum, s.dims) : s.momentum;
+    }));
+  }
+
+  /** Ends profiling (if on); returns the profile file's path. */
+  endProfiling(): void {
+    this.session.endProfiling();
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
