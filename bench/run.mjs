@@ -1,4 +1,4 @@
-// npm run bench [-- --quick]: nad-onnx `clean` against the PyTorch reference on the same model, split, seed
+// npm run bench [-- --quick] [-- --engine onnxruntime|tfjs]: nad-onnx `clean` against the PyTorch reference on the same model, split, seed
 // and machine (CIFAR-10 WRN-16-1, 5% clean data = 2,500 images), plus `eval` against raw onnxruntime-node.
 // Prints images/s per phase, ratios nad-onnx / PyTorch, and peak RSS. See bench/README.md.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.argv.includes('--quick');
+const engineArg = process.argv.indexOf('--engine');
+const engine = engineArg > 0 ? process.argv[engineArg + 1] : 'auto';
 const OUT = join(ROOT, 'bench', 'out');
 mkdirSync(OUT, { recursive: true });
 const CIFAR = process.env.CIFAR_DIR ?? '/tmp/nad-onnx-cifar10';
@@ -30,7 +32,7 @@ function timed(cmd, args) {
 
 console.error(`bench: ${quick ? 'quick' : 'full'} run, ${teacherEpochs} + ${epochs} epochs on 2,500 CIFAR-10 images`);
 const nad = timed(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', MODEL, '--data', join(CIFAR, 'train'), '--test', join(CIFAR, 'test'),
-  '--trigger', 'grid', '--target', '0', ...common, '--out', join(OUT, 'bench.clean.onnx'), '--json']);
+  '--trigger', 'grid', '--target', '0', ...common, '--engine', engine, '--out', join(OUT, 'bench.clean.onnx'), '--json']);
 const rep = JSON.parse(nad.stdout);
 const ref = timed('/usr/bin/python3', [join(ROOT, 'bench', 'reference', 'nad_reference.py'), '--arch', 'wrn16_1', '--in-ch', '3', '--state-dict', STATE,
   '--data', join(CIFAR, 'train'), '--test', join(CIFAR, 'test'), ...common, '--threads', '2']);
@@ -52,5 +54,5 @@ console.log(row('evaluation (vs PyTorch)', ours.eval, py.images_per_s.eval));
 console.log(row('evaluation (vs raw onnxruntime-node)', ours.eval, ortRaw.images_per_s));
 console.log(row('whole clean, seconds (vs PyTorch total)', rep.timings.total_s, (teacherEpochs * n) / py.images_per_s.teacher + (epochs * n) / py.images_per_s.nad, 's'));
 console.log(row('peak RSS', nad.rssMb, ref.rssMb, 'MB'));
-console.log(`\nnad-onnx: before ${rep.before.acc_all.toFixed(2)} / ${rep.before.asr.toFixed(2)}, teacher ${rep.teacher.acc_all.toFixed(2)} / ${rep.teacher.asr.toFixed(2)}, NAD ${rep.after.acc_all.toFixed(2)} / ${rep.after.asr.toFixed(2)} (acc_all / asr), backend ${rep.backend.name}`);
+console.log(`\nnad-onnx: before ${rep.before.acc_all.toFixed(2)} / ${rep.before.asr.toFixed(2)}, teacher ${rep.teacher.acc_all.toFixed(2)} / ${rep.teacher.asr.toFixed(2)}, NAD ${rep.after.acc_all.toFixed(2)} / ${rep.after.asr.toFixed(2)} (acc_all / asr), engine ${rep.engine.teacher}/${rep.engine.nad}, tfjs backend ${rep.backend.name}`);
 console.log(`PyTorch:  before ${py.before.acc_all.toFixed(2)} / ${py.before.asr.toFixed(2)}, teacher ${py.teacher.acc_all.toFixed(2)} / ${py.teacher.asr.toFixed(2)}, NAD ${py.after.acc_all.toFixed(2)} / ${py.after.asr.toFixed(2)}, torch ${py.torch}, ${py.threads} threads`);
