@@ -160,6 +160,8 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   };
   let t = performance.now();
   const beforeSession = await createSession(modelBytes(source), o.model, 2, true);
+  timings.session_before_s = (performance.now() - t) / 1000; // includes the child-process probe of the untrusted file
+  t = performance.now();
   const before = await evaluateMetrics(beforeSession, test, { ...evalOpts, label: 'before' });
   await beforeSession.release();
   timings.eval_before_s = (performance.now() - t) / 1000;

@@ -82,12 +82,11 @@ async function runEpochs(engine: TrainingEngine, data: Dataset, cfg: TrainConfig
     const t0 = performance.now();
     let sum = 0, sumCe = 0, seen = 0;
     const sumAt = new Array<number>(cfg.distill?.betas.length ?? 0).fill(0);
-    for (let s = 0; s < data.n; s += cfg.batch) {
-      // Training steps are synchronous: yield once per batch so signals and aborts are seen promptly.
-      await new Promise((resolve) => setImmediate(resolve));
-      cfg.signal?.throwIfAborted();
+    // A batch is prepared (augmentation in JS, teacher maps in onnxruntime) while the previous step runs;
+    // batches are still drawn and augmented in order, so the random stream is the same as without overlap.
+    const prepare = (s: number) => {
       const n = Math.min(cfg.batch, data.n - s);
-      if (n < 2) continue; // a batch of one has no batch statistics (PyTorch would fail on it too)
+      if (n < 2) return undefined; // a batch of one has no batch statistics (PyTorch would fail on it too)
       const xb = new Float32Array(n * size);
       const yb = new Int32Array(n);
       for (let i = 0; i < n; i++) {
@@ -97,8 +96,21 @@ async function runEpochs(engine: TrainingEngine, data: Dataset, cfg: TrainConfig
       }
       const x = normalizeBatch(augmentBatch(xb, n, data.h, data.w, data.c, cfg.augment, rng), data.c, cfg.mean, cfg.std);
       const nchw = nhwcToNchw(x, n, data.h, data.w, data.c);
-      const maps = cfg.distill ? await cfg.distill.teacher.maps(nchw, [n, data.c, data.h, data.w]) : undefined;
-      const l = await engine.step({ nhwc: x, nchw, labels: yb, n }, lr, maps);
+      const maps = cfg.distill ? cfg.distill.teacher.maps(nchw, [n, data.c, data.h, data.w]) : undefined;
+      maps?.catch(() => {}); // awaited below; an abort in between must not leave an unhandled rejection
+      return { s, n, x, nchw, yb, maps };
+    };
+    let next = prepare(0);
+    while (next) {
+      // Yield once per batch so signals and aborts are seen promptly.
+      await new Promise((resolve) => setImmediate(resolve));
+      cfg.signal?.throwIfAborted();
+      const cur = next;
+      const { s, n } = cur;
+      const maps = cur.maps ? await cur.maps : undefined;
+      const stepping = engine.step({ nhwc: cur.x, nchw: cur.nchw, labels: cur.yb, n }, lr, maps);
+      next = s + cfg.batch < data.n ? prepare(s + cfg.batch) : undefined;
+      const l = await stepping;
       if (!Number.isFinite(l.total)) {
         throw new NadError(
           `${cfg.phase === 'teacher' ? 'teacher fine-tuning' : 'distillation'} diverged at epoch ${epoch + 1} (loss ${l.total}); try a smaller learning rate, e.g. --lr ${lr / 10}`,

@@ -42,7 +42,7 @@ export async function predict(session: ort.InferenceSession, d: Dataset, opts: E
   const size = d.h * d.w * d.c;
   const preds = new Int32Array(d.n);
   const t0 = performance.now();
-  for (let s = 0; s < d.n; s += batch) {
+  const prepare = (s: number) => {
     const n = Math.min(batch, d.n - s);
     let x = d.x.subarray(s * size, (s + n) * size);
     if (transform) {
@@ -51,7 +51,15 @@ export async function predict(session: ort.InferenceSession, d: Dataset, opts: E
       x = t;
     }
     const xn = normalizeBatch(x, d.c, opts.mean, opts.std);
-    const out = await runModel(session, nhwcToNchw(xn, n, d.h, d.w, d.c), [n, d.c, d.h, d.w]);
+    return { s, n, nchw: nhwcToNchw(xn, n, d.h, d.w, d.c) };
+  };
+  // onnxruntime runs off the main thread: the next batch is prepared in JS while the current one runs.
+  let cur = d.n > 0 ? prepare(0) : undefined;
+  while (cur) {
+    const { s, n } = cur;
+    const running = runModel(session, cur.nchw, [n, d.c, d.h, d.w]);
+    cur = s + n < d.n ? prepare(s + n) : undefined;
+    const out = await running;
     const k = out.dims[1]!;
     for (let i = 0; i < n; i++) {
       let best = 0;
