@@ -2,9 +2,14 @@
  * The onnxruntime training engine against the tfjs engine (itself checked against PyTorch in
  * training-semantics.test.ts): from the same state, one NAD step on the same batch must change every
  * parameter and running statistic the same way, on every fixture architecture (restored BatchNorms,
- * real BatchNorms, MaxPool stem, view() reshape, opset 18 with external data).
+ * real BatchNorms, MaxPool stem, view() reshape, opset 18 with external data); and per op type on small
+ * generated graphs, one SGD step each.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { buildModel, randoms, type InitSpec, type NodeSpec } from './helpers/onnx-builder.js';
 import * as tf from '../src/tf.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { attentionMapsNchw } from '../src/nad/attention.js';
@@ -90,4 +95,104 @@ describe('onnxruntime engine matches the tfjs engine', () => {
       expect(worstMomentum).toBeLessThan(5e-3);
     });
   }
+});
+
+describe('onnxruntime engine: gradients of every op it differentiates', () => {
+  type Nodes = NodeSpec[];
+  const A = 'a'; // Conv1 output [N, 4, 8, 8]
+  const relu = (i: string, o: string): NodeSpec => ({ op: 'Relu', inputs: [i], outputs: [o] });
+  // Each case maps 'a' to 'h' ([N, channels, size, size]); 'pooled' skips the second conv and pooling.
+  // `cpu`: compare with tfjs's cpu backend: the wasm backend's MaxPool gradient sends a window's gradient
+  // to its first element when every value in the window is negative (checked: [-3, -1, -2, -4] gives
+  // [1, 0, 0, 0] on wasm, [0, 1, 0, 0] on cpu and in onnxruntime).
+  const cases: { name: string; nodes: Nodes; channels: number; size?: number; pooled?: boolean; inits?: InitSpec[]; cpu?: boolean }[] = [
+    { name: 'LeakyRelu', nodes: [{ op: 'LeakyRelu', inputs: [A], outputs: ['h'], attrs: { alpha: { float: 0.1 } } }], channels: 4 },
+    { name: 'Clip', nodes: [{ op: 'Clip', inputs: [A, 'lo', 'hi'], outputs: ['h'] }], channels: 4, inits: [{ name: 'lo', dims: [], float: [0] }, { name: 'hi', dims: [], float: [0.3] }] },
+    { name: 'Sigmoid', nodes: [{ op: 'Sigmoid', inputs: [A], outputs: ['h'] }], channels: 4 },
+    { name: 'Softmax', nodes: [{ op: 'Softmax', inputs: [A], outputs: ['h'], attrs: { axis: 1 } }], channels: 4 },
+    { name: 'Mul (both inputs)', nodes: [{ op: 'Mul', inputs: [A, A], outputs: ['h'] }], channels: 4 },
+    { name: 'Sub', nodes: [relu(A, 'r'), { op: 'Sub', inputs: [A, 'r'], outputs: ['h'] }], channels: 4 },
+    { name: 'Div (broadcast constant)', nodes: [{ op: 'Div', inputs: [A, 's'], outputs: ['h'] }], channels: 4, inits: [{ name: 's', dims: [1, 4, 1, 1], float: [1.5, 2, 0.5, 3] }] },
+    { name: 'AveragePool 3x3 s2 p1', nodes: [{ op: 'AveragePool', inputs: [A], outputs: ['h'], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] } }], channels: 4, size: 4 },
+    { name: 'AveragePool 2x2 s2', nodes: [{ op: 'AveragePool', inputs: [A], outputs: ['h'], attrs: { kernel_shape: [2, 2], strides: [2, 2] } }], channels: 4, size: 4 },
+    { name: 'MaxPool 3x3 s2 p1', nodes: [{ op: 'MaxPool', inputs: [A], outputs: ['h'], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] } }], channels: 4, size: 4, cpu: true },
+    { name: 'MaxPool 2x2 s2', nodes: [{ op: 'MaxPool', inputs: [A], outputs: ['h'], attrs: { kernel_shape: [2, 2], strides: [2, 2] } }], channels: 4, size: 4, cpu: true },
+    { name: 'MaxPool 3x3 s2 p1 after Relu', nodes: [relu(A, 'r'), { op: 'MaxPool', inputs: ['r'], outputs: ['h'], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] } }], channels: 4, size: 4 },
+    { name: 'MaxPool 3x3 s1 p1', nodes: [{ op: 'MaxPool', inputs: [A], outputs: ['h'], attrs: { kernel_shape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1] } }], channels: 4, cpu: true },
+    { name: 'Transpose and back', nodes: [{ op: 'Transpose', inputs: [A], outputs: ['t'], attrs: { perm: [0, 2, 3, 1] } }, { op: 'Transpose', inputs: ['t'], outputs: ['h'], attrs: { perm: [0, 3, 1, 2] } }], channels: 4 },
+    { name: 'Concat', nodes: [relu(A, 'r'), { op: 'Concat', inputs: [A, 'r'], outputs: ['h'], attrs: { axis: 1 } }], channels: 8 },
+    { name: 'Pad', nodes: [{ op: 'Pad', inputs: [A, 'pads'], outputs: ['h'] }], channels: 4, size: 10, inits: [{ name: 'pads', dims: [8], int64: [0, 0, 1, 1, 0, 0, 1, 1] }] },
+    { name: 'Unsqueeze + Squeeze', nodes: [{ op: 'Unsqueeze', inputs: [A, 'ax'], outputs: ['u'] }, { op: 'Squeeze', inputs: ['u', 'ax'], outputs: ['h'] }], channels: 4, inits: [{ name: 'ax', dims: [1], int64: [2] }] },
+    { name: 'ReduceMean', nodes: [{ op: 'ReduceMean', inputs: [A], outputs: ['h'], attrs: { axes: [2, 3], keepdims: 1 } }], channels: 4, pooled: true },
+    { name: 'GlobalMaxPool', nodes: [{ op: 'GlobalMaxPool', inputs: [A], outputs: ['h'] }], channels: 4, pooled: true },
+  ];
+
+  function modelFor(c: (typeof cases)[number]): string {
+    const tail: NodeSpec[] = c.pooled
+      ? [{ op: 'Flatten', inputs: ['h'], outputs: ['f'] }]
+      : [{ op: 'Conv', inputs: ['h', 'w2'], outputs: ['c2'], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } }, { op: 'GlobalAveragePool', inputs: ['c2'], outputs: ['g'] }, { op: 'Flatten', inputs: ['g'], outputs: ['f'] }];
+    const bytes = buildModel({
+      inputs: [{ name: 'x', dims: [6, 3, 8, 8] }], outputs: ['logits'],
+      nodes: [{ op: 'Conv', inputs: ['x', 'w1', 'b1'], outputs: [A], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } }, ...c.nodes, ...tail,
+        { op: 'Gemm', inputs: ['f', 'w3', 'b3'], outputs: ['logits'], attrs: { transB: 1 } }],
+      inits: [
+        { name: 'w1', dims: [4, 3, 3, 3], float: Array.from(randoms(108, 1), (v) => v * 0.5) }, { name: 'b1', dims: [4], float: [0.1, -0.1, 0.05, 0] },
+        { name: 'w2', dims: [6, c.channels, 3, 3], float: Array.from(randoms(6 * c.channels * 9, 2), (v) => v * 0.3) },
+        { name: 'w3', dims: [5, c.pooled ? c.channels : 6], float: Array.from(randoms(5 * (c.pooled ? c.channels : 6), 3)) }, { name: 'b3', dims: [5], float: [0, 0.1, 0.2, 0.3, 0.4] },
+        ...(c.inits ?? []),
+      ],
+    });
+    const path = join(mkdtempSync(join(tmpdir(), 'nad-grad-')), 'm.onnx');
+    writeFileSync(path, bytes);
+    return path;
+  }
+
+  async function oneStep(path: string, engine: EngineChoice) {
+    const model = TrainableModel.fromFile(path);
+    const x = randoms(6 * 3 * 64, 7);
+    const nchw = new Float32Array(x.length);
+    // x is read as NHWC; its NCHW copy is what onnxruntime takes.
+    for (let b = 0; b < 6; b++) for (let y = 0; y < 8; y++) for (let z = 0; z < 8; z++) for (let k = 0; k < 3; k++) nchw[((b * 3 + k) * 8 + y) * 8 + z] = x[((b * 8 + y) * 8 + z) * 3 + k]!;
+    const before = model.variableState();
+    const sgd = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 0 });
+    const e = await createEngine(model, sgd, { choice: engine });
+    const l = await e.step({ nhwc: x, nchw, labels: Int32Array.from([0, 1, 2, 3, 4, 0]), n: 6 }, 0.1);
+    e.sync();
+    await e.dispose();
+    const delta = new Map([...model.variableState()].map(([k, v]) => [k, v.map((w, i) => w - before.get(k)![i]!)]));
+    model.dispose();
+    return { loss: l.total, delta };
+  }
+
+  for (const c of cases) {
+    it(`${c.name}: one SGD step equals the tfjs engine's`, async () => {
+      const path = modelFor(c);
+      const ort = await oneStep(path, 'onnxruntime');
+      if (c.cpu) await tf.setBackend('cpu');
+      const ref = await oneStep(path, 'tfjs').finally(() => (c.cpu ? tf.setBackend('wasm') : undefined));
+      expect(Math.abs(ort.loss - ref.loss)).toBeLessThan(1e-5 * Math.abs(ref.loss));
+      for (const [k, d] of ref.delta) {
+        expect(d.some((v) => v !== 0), `${k} moved`).toBe(true);
+        expect(relL2(ort.delta.get(k)!, d), k).toBeLessThan(1e-4);
+      }
+    });
+  }
+
+  it('a graph the onnxruntime engine cannot differentiate: auto falls back to tfjs, --engine onnxruntime says why', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'nad-grad-')), 'grouped.onnx');
+    writeFileSync(path, buildModel({
+      inputs: [{ name: 'x', dims: [2, 4, 4, 4] }], outputs: ['logits'],
+      nodes: [{ op: 'Conv', inputs: ['x', 'w'], outputs: ['c'], attrs: { kernel_shape: [1, 1], group: 2 } }, { op: 'GlobalAveragePool', inputs: ['c'], outputs: ['g'] },
+        { op: 'Flatten', inputs: ['g'], outputs: ['logits'] }],
+      inits: [{ name: 'w', dims: [4, 2, 1, 1], float: Array.from(randoms(8, 4)) }],
+    }));
+    const model = TrainableModel.fromFile(path);
+    const sgd = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 0 });
+    const logs: string[] = [];
+    const e = await createEngine(model, sgd, { choice: 'auto', onLog: (l) => logs.push(l) });
+    expect(e.name).toBe('tfjs');
+    expect(logs.join('\n')).toMatch(/grouped convolution/);
+    await expect(createEngine(model, sgd, { choice: 'onnxruntime' })).rejects.toThrow(/--engine onnxruntime: cannot train this graph .*grouped convolution.*use --engine tfjs/);
+    model.dispose();
+  });
 });

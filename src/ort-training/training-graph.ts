@@ -7,6 +7,7 @@
  */
 import { resolveInitializer } from '../import/parameters.js';
 import type { GraphNode } from '../import/graph.js';
+import { intValues } from '../import/tensor-data.js';
 import type { TrainableModel } from '../import/trainable-model.js';
 import { onnx } from '../import/onnx-schema.js';
 import { GraphBuilder } from './graph-builder.js';
@@ -228,6 +229,10 @@ export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec)
     const ctx: GradientContext = {
       b, node: e.node, where: `${g.file}: node '${e.node.name}' (${e.node.opType})`, dy, needs, shape: shapeOf,
       batchDependent: (name) => batchDep.has(name),
+      constantInts: (name) => {
+        const v = name ? model.runner.constants.get(name) : undefined;
+        return v ? intValues(v) : undefined;
+      },
     };
     const out = e.backward(ctx);
     out.forEach((gr, k) => gr && needs(k) && addGrad(e.inputs[k]!, gr));

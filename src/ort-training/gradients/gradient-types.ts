@@ -15,6 +15,8 @@ export interface GradientContext {
   shape(name: string): number[];
   /** Whether a tensor depends on the image batch (false for parameters and constants). */
   batchDependent(name: string): boolean;
+  /** Integer values of a constant input (initializer or Constant output), if it is one. */
+  constantInts(name: string | undefined): number[] | undefined;
 }
 
 /** Returns the gradient of each input (undefined where none is needed). */

@@ -3,8 +3,10 @@ import { convGradient } from './conv.js';
 import { addGradient, identityGradient, reluGradient } from './elementwise.js';
 import { gemmGradient, matMulGradient } from './gemm.js';
 import type { GradientBuilder } from './gradient-types.js';
-import { globalAveragePoolGradient } from './pooling.js';
-import { reshapeGradient } from './shape.js';
+import { averagePoolGradient, globalAveragePoolGradient, globalMaxPoolGradient, reduceMeanGradient } from './pooling.js';
+import { concatGradient, padGradient, reshapeGradient, squeezeGradient, transposeGradient } from './shape.js';
+import { clipGradient, leakyReluGradient, logSoftmaxGradient, sigmoidGradient, softmaxGradient } from './activations.js';
+import { divGradient, mulGradient, subGradient } from './arithmetic.js';
 
 export const GRADIENTS: Record<string, GradientBuilder> = {
   Conv: convGradient,
@@ -16,6 +18,23 @@ export const GRADIENTS: Record<string, GradientBuilder> = {
   MatMul: matMulGradient,
   Reshape: reshapeGradient,
   Flatten: reshapeGradient,
+  Squeeze: squeezeGradient,
+  Unsqueeze: squeezeGradient,
+  Dropout: identityGradient,
+  Transpose: transposeGradient,
+  Concat: concatGradient,
+  Pad: padGradient,
+  LeakyRelu: leakyReluGradient,
+  Clip: clipGradient,
+  Sigmoid: sigmoidGradient,
+  Softmax: softmaxGradient,
+  LogSoftmax: logSoftmaxGradient,
+  Sub: subGradient,
+  Mul: mulGradient,
+  Div: divGradient,
+  AveragePool: averagePoolGradient,
+  GlobalMaxPool: globalMaxPoolGradient,
+  ReduceMean: reduceMeanGradient,
 };
 
 /** Ops whose outputs carry no gradient (shapes, sizes, constants). */
