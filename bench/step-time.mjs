@@ -1,6 +1,6 @@
 // Time of one training step (batch 64) of an imported model with the chosen engine, and where it goes.
 // Usage: node bench/step-time.mjs <model.onnx> [onnxruntime|tfjs] [steps] [nad]
-// PROFILE=1 prints the busiest op types (onnxruntime's node profile, or tf.profile for tfjs).
+// PROFILE=1 prints the busiest op types (onnxruntime's node profile, or tf.profile for tfjs); PROFILE=nodes the busiest nodes.
 import { readFileSync, readdirSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,9 @@ const distill = mode === 'nad' ? { betas: model.taps.map((_, i) => (i ? 1000 : 5
 const maps = distill ? model.taps.map((t) => new Float32Array(n * t.shape[1] * t.shape[2]).fill(1 / Math.sqrt(t.shape[1] * t.shape[2]))) : undefined;
 const sgd = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
 const profDir = process.env.PROFILE && engineName === 'onnxruntime' ? mkdtempSync(join(tmpdir(), 'nad-prof-')) : undefined;
-const engine = engineName === 'tfjs' ? new TfjsEngine(model, sgd, distill) : await OrtEngine.create(model, sgd, distill, profDir ? join(profDir, 'p') : undefined);
+// ORT_SESSION='{"executionMode":"parallel","interOpNumThreads":2}' tries other onnxruntime session options.
+const tuning = profDir || process.env.ORT_SESSION ? { profilePrefix: profDir ? join(profDir, 'p') : undefined, session: JSON.parse(process.env.ORT_SESSION ?? '{}') } : undefined;
+const engine = engineName === 'tfjs' ? new TfjsEngine(model, sgd, distill) : await OrtEngine.create(model, sgd, distill, tuning);
 const batch = { nhwc, nchw, labels, n };
 await engine.step(batch, 0.01, maps); // warm-up
 const steps = Number(stepsArg);

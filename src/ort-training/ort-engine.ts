@@ -62,11 +62,14 @@ export class OrtEngine implements TrainingEngine {
     }
   }
 
-  /** `profilePrefix`: write onnxruntime's per-node profile (bench/step-time.mjs reads it). */
-  static async create(model: TrainableModel, sgd: Sgd, distill?: DistillSpec, profilePrefix?: string): Promise<OrtEngine> {
+  /** `tuning`: onnxruntime session options to try and a profile file prefix (bench/step-time.mjs). */
+  static async create(model: TrainableModel, sgd: Sgd, distill?: DistillSpec, tuning?: { profilePrefix?: string; session?: ort.InferenceSession.SessionOptions }): Promise<OrtEngine> {
     const graph = buildTrainingGraph(model, distill);
-    const session = profilePrefix
-      ? await ort.InferenceSession.create(graph.bytes, { intraOpNumThreads: 2, interOpNumThreads: 1, graphOptimizationLevel: 'all', enableProfiling: true, profileFilePrefix: profilePrefix })
+    const session = tuning
+      ? await ort.InferenceSession.create(graph.bytes, {
+        intraOpNumThreads: 2, interOpNumThreads: 1, graphOptimizationLevel: 'all', ...tuning.session,
+        ...(tuning.profilePrefix ? { enableProfiling: true, profileFilePrefix: tuning.profilePrefix } : {}),
+      })
       : await createSession(graph.bytes, 'training graph');
     return new OrtEngine(model, sgd, graph, session, model.numClasses);
   }
