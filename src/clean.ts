@@ -265,6 +265,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     lr: schedule.lr, lr_drop_epoch: schedule.dropEpoch, lr_factor: schedule.factor, batch, ratio: o.ratio ?? 1,
     momentum: sgdConfig.momentum, nesterov: true, weight_decay: sgdConfig.weightDecay, augmentation: 'RandomCrop(pad 4) + HorizontalFlip + Cutout(1, 3)',
     mean: o.mean ?? null, std: o.std ?? null, taps: tapNames, seed, bn_restore: o.bnRestore !== false, restored_batchnorms: restored,
+    engine: { ...engines },
   };
   const weights = student.exportWeights();
   for (const [name, w] of weights) {

@@ -130,7 +130,7 @@ export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec)
           const geo = convGeometry(ctx, x, n.outputs[0]!, shapeOf(w));
           return [
             ctx.needs(0) ? convInputGradient(b, r.dx!, w, geo) : undefined,
-            ctx.needs(1) ? convFilterGradient(b, x, r.dx!, geo) : undefined,
+            ctx.needs(1) ? convFilterGradient(b, x, r.dx!, geo, shapeOf(w)) : undefined,
             ctx.needs(2) ? r.dgamma : undefined,
             ctx.needs(3) ? r.dbeta : undefined,
           ];

@@ -8,6 +8,7 @@ import type { GraphBuilder } from '../graph-builder.js';
 import { UnsupportedForTraining, ints, type GradientContext } from './gradient-types.js';
 
 export interface ConvGeometry {
+  group: number;
   strides: number[];
   dilations: number[];
   /** [top, left, bottom, right] */
@@ -18,14 +19,21 @@ export interface ConvGeometry {
   outHW: number[];
 }
 
+const MAX_SPLIT_GROUPS = 8;
+
 export function convGeometry(ctx: Pick<GradientContext, 'node' | 'where' | 'shape'>, x: string, y: string, wDims: number[]): ConvGeometry {
   const n = ctx.node;
-  if (n.attrs.int('group', 1) !== 1) throw new UnsupportedForTraining(`${ctx.where}: grouped convolution`);
+  const group = n.attrs.int('group', 1);
+  // Depthwise (one input channel per group) and a few groups are covered; many groups of several
+  // channels would need a slice and a filter gradient per group.
+  const depthwise = wDims[1] === 1 && wDims[0] === group;
+  if (group !== 1 && !depthwise && group > MAX_SPLIT_GROUPS) throw new UnsupportedForTraining(`${ctx.where}: grouped convolution with ${group} groups of ${wDims[1]} channels`);
   const autoPad = n.attrs.string('auto_pad', 'NOTSET');
   if (autoPad !== 'NOTSET') throw new UnsupportedForTraining(`${ctx.where}: auto_pad ${autoPad}`);
   const xs = ctx.shape(x), ys = ctx.shape(y);
   if (xs.length !== 4 || wDims.length !== 4) throw new UnsupportedForTraining(`${ctx.where}: only 2-D convolutions`);
   return {
+    group,
     strides: ints(n, 'strides', [1, 1]),
     dilations: ints(n, 'dilations', [1, 1]),
     pads: ints(n, 'pads', [0, 0, 0, 0]),
@@ -36,7 +44,7 @@ export function convGeometry(ctx: Pick<GradientContext, 'node' | 'where' | 'shap
 }
 
 export function convInputGradient(b: GraphBuilder, dy: string, w: string, g: ConvGeometry): string {
-  const direct = convInputGradientStride1(b, dy, w, g);
+  const direct = g.group === 1 ? convInputGradientStride1(b, dy, w, g) : undefined;
   if (direct) return direct;
   // ConvTranspose's output size is s*(in-1) + ((k-1)*d+1) - pads + output_padding; output_padding
   // restores the rows a strided conv dropped.
@@ -48,7 +56,7 @@ export function convInputGradient(b: GraphBuilder, dy: string, w: string, g: Con
     throw new UnsupportedForTraining(`conv geometry ConvTranspose cannot invert (output padding ${outputPadding.join(',')})`);
   }
   return b.one('ConvTranspose', [dy, w], {
-    strides: g.strides, dilations: g.dilations, pads: g.pads, kernel_shape: g.kernel, output_padding: outputPadding,
+    strides: g.strides, dilations: g.dilations, pads: g.pads, kernel_shape: g.kernel, output_padding: outputPadding, group: g.group,
   });
 }
 
@@ -58,7 +66,39 @@ export function convInputGradient(b: GraphBuilder, dy: string, w: string, g: Con
  * of the padded input and one Gemm [Co, N*Ho*Wo] x [Ci, N*Ho*Wo]^T. onnxruntime runs the equivalent
  * batch-transposed Conv (NOTES.md §3) with a Ho x Wo kernel several times slower (bench/README.md).
  */
-export function convFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry): string {
+export function convFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry, wDims: number[]): string {
+  if (g.group === 1) return denseFilterGradient(b, x, dy, g);
+  if (wDims[1] === 1 && wDims[0] === g.group) return depthwiseFilterGradient(b, x, dy, g);
+  // A few groups: each is an ordinary convolution on its channel slices.
+  const ci = wDims[1]!, co = wDims[0]! / g.group;
+  const parts: string[] = [];
+  for (let k = 0; k < g.group; k++) {
+    const xs = b.one('Slice', [x, b.ints([k * ci]), b.ints([(k + 1) * ci]), b.ints([1])]);
+    const ds = b.one('Slice', [dy, b.ints([k * co]), b.ints([(k + 1) * co]), b.ints([1])]);
+    parts.push(denseFilterGradient(b, xs, ds, g));
+  }
+  return b.one('Concat', parts, { axis: 0 });
+}
+
+/** Depthwise: dW[c, 0, kh, kw] = sum over n, y, x of dY[n, c, y, x] * Xpad[n, c, y*s + kh*d, x*s + kw*d]. */
+function depthwiseFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry): string {
+  const [kh, kw] = g.kernel as [number, number];
+  const [ho, wo] = g.outHW as [number, number];
+  const padded = g.pads.some((p) => p !== 0) ? b.one('Pad', [x, b.ints([0, 0, g.pads[0]!, g.pads[1]!, 0, 0, g.pads[2]!, g.pads[3]!])]) : x;
+  const taps: string[] = [];
+  for (let y = 0; y < kh; y++) {
+    for (let z = 0; z < kw; z++) {
+      const start = [y * g.dilations[0]!, z * g.dilations[1]!];
+      const end = [start[0]! + (ho - 1) * g.strides[0]! + 1, start[1]! + (wo - 1) * g.strides[1]! + 1];
+      const win = b.one('Slice', [padded, b.ints(start), b.ints(end), b.ints([2, 3]), b.ints(g.strides)]); // [N, C, Ho, Wo]
+      taps.push(b.reduceSum(b.one('Mul', [dy, win]), [0, 2, 3], true)); // [1, C, 1, 1]
+    }
+  }
+  const all = taps.length === 1 ? taps[0]! : b.one('Concat', taps, { axis: 2 }); // [1, C, KH*KW, 1]
+  return b.one('Reshape', [b.one('Transpose', [all], { perm: [1, 0, 2, 3] }), b.ints([0, 1, kh, kw])]);
+}
+
+function denseFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry): string {
   const [kh, kw] = g.kernel as [number, number];
   const [ho, wo] = g.outHW as [number, number];
   const xt = b.one('Transpose', [x], { perm: [1, 0, 2, 3] }); // [Ci, N, H, W]
@@ -102,7 +142,7 @@ export function convGradient(ctx: GradientContext): (string | undefined)[] {
   const g = convGeometry(ctx, x, node.outputs[0]!, ctx.shape(w));
   return [
     ctx.needs(0) ? convInputGradient(b, dy, w, g) : undefined,
-    ctx.needs(1) ? convFilterGradient(b, x, dy, g) : undefined,
+    ctx.needs(1) ? convFilterGradient(b, x, dy, g, ctx.shape(w)) : undefined,
     bias && ctx.needs(2) ? biasGradient(b, dy) : undefined,
   ];
 }
