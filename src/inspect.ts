@@ -1,6 +1,8 @@
-/** `inspect`: what the tool sees in a model (input, output, ops, parameters, taps, backend). */
+/** `inspect`: what the tool sees in a model (input, output, ops, parameters, taps, backend, training engine). */
 import { useBackend, type BackendChoice } from './backend/select-backend.js';
 import { TrainableModel } from './import/trainable-model.js';
+import { UnsupportedForTraining } from './ort-training/gradients/gradient-types.js';
+import { buildTrainingGraph } from './ort-training/training-graph.js';
 import type { Tap } from './import/taps.js';
 
 export interface LayerSummary {
@@ -20,6 +22,8 @@ export interface InspectResult {
   parameters: number;
   taps: { name: string; shape: [number, number, number] }[];
   backend: { name: string; reason: string };
+  /** The engine `clean --engine auto` would train with, and why. */
+  engine: { name: 'onnxruntime' | 'tfjs'; reason: string };
   layers: LayerSummary[];
 }
 
@@ -51,10 +55,22 @@ export async function inspect(path: string, opts: InspectOptions = {}): Promise<
       parameters: model.parameterCount(),
       taps: model.taps.map((t) => ({ name: t.name, shape: t.shape })),
       backend: { name: backend.name, reason: backend.reason },
+      engine: trainingEngine(model, backend.name),
       layers,
     };
   } finally {
     model.dispose();
+  }
+}
+
+function trainingEngine(model: TrainableModel, backend: string): InspectResult['engine'] {
+  if (backend === 'tensorflow-gpu') return { name: 'tfjs', reason: 'tfjs-node-gpu is installed' };
+  try {
+    buildTrainingGraph(model);
+    return { name: 'onnxruntime', reason: 'every op of the graph has an onnxruntime-engine gradient' };
+  } catch (e) {
+    if (e instanceof UnsupportedForTraining) return { name: 'tfjs', reason: `the onnxruntime engine cannot train it: ${e.message}` };
+    throw e;
   }
 }
 
@@ -66,6 +82,7 @@ export function formatInspect(r: InspectResult): string {
   lines.push(`parameters ${r.parameters.toLocaleString('en-US')} trainable`);
   lines.push(`ops        ${Object.entries(r.ops).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   lines.push(`backend    ${r.backend.name} (${r.backend.reason})`);
+  lines.push(`engine     ${r.engine.name} (${r.engine.reason})`);
   lines.push('');
   lines.push('layers (C x H x W; * = tap used for attention distillation)');
   for (const l of r.layers) {

@@ -14,6 +14,7 @@ import * as tf from '../src/tf.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { attentionMapsNchw } from '../src/nad/attention.js';
 import { createEngine, type EngineChoice } from '../src/nad/engine.js';
+import { inspect } from '../src/inspect.js';
 import { Sgd } from '../src/nad/sgd.js';
 import { nhwcToNchw } from '../src/verify/onnx-runtime.js';
 import { fmnist, FIXTURE_MODELS, modelPath, wasm } from './helpers/fixtures.js';
@@ -196,6 +197,9 @@ describe('onnxruntime engine: gradients of every op it differentiates', () => {
     const e = await createEngine(model, sgd, { choice: 'auto', onLog: (l) => logs.push(l) });
     expect(e.name).toBe('tfjs');
     expect(logs.join('\n')).toMatch(/auto_pad SAME_UPPER/);
+    // `inspect` tells the same in advance.
+    expect((await inspect(path)).engine).toEqual({ name: 'tfjs', reason: expect.stringMatching(/auto_pad SAME_UPPER/) });
+    expect((await inspect(modelPath('tvresnet_w16'))).engine.name).toBe('onnxruntime');
     await expect(createEngine(model, sgd, { choice: 'onnxruntime' })).rejects.toThrow(/--engine onnxruntime: cannot train this graph .*auto_pad SAME_UPPER.*use --engine tfjs/);
     model.dispose();
   });
