@@ -2,7 +2,7 @@
 // and machine (CIFAR-10 WRN-16-1, 5% clean data = 2,500 images), plus `eval` against raw onnxruntime-node.
 // Prints images/s per phase, ratios nad-onnx / PyTorch, and peak RSS. See bench/README.md.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,9 +34,11 @@ console.error(`bench: ${quick ? 'quick' : 'full'} run, ${teacherEpochs} + ${epoc
 const nad = timed(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', MODEL, '--data', join(CIFAR, 'train'), '--test', join(CIFAR, 'test'),
   '--trigger', 'grid', '--target', '0', ...common, '--engine', engine, '--out', join(OUT, 'bench.clean.onnx'), '--json']);
 const rep = JSON.parse(nad.stdout);
+writeFileSync(join(OUT, `bench-${quick ? 'quick' : 'full'}-nad-onnx.json`), JSON.stringify(rep, null, 1));
 const ref = timed('/usr/bin/python3', [join(ROOT, 'bench', 'reference', 'nad_reference.py'), '--arch', 'wrn16_1', '--in-ch', '3', '--state-dict', STATE,
   '--data', join(CIFAR, 'train'), '--test', join(CIFAR, 'test'), ...common, '--threads', '2']);
 const py = JSON.parse(ref.stdout.trim().split('\n').pop());
+writeFileSync(join(OUT, `bench-${quick ? 'quick' : 'full'}-reference.json`), JSON.stringify(py, null, 1));
 const ortRaw = JSON.parse(execFileSync(process.execPath, [join(ROOT, 'bench', 'ort-eval.mjs'), MODEL, join(CIFAR, 'test')], { encoding: 'utf8' }));
 
 const n = rep.data.train.n;
