@@ -76,7 +76,7 @@ export interface CleanReport {
   parameters: Record<string, unknown>;
   seed: number;
   backend: { name: string; reason: string };
-  /** The training engine of each phase ('none' when a ready teacher was given). */
+  /** The training engine of each phase ('none': a ready --teacher; 'checkpoint': a resumed run's finished teacher). */
   engine: { teacher: string; nad: string };
   data: { train: { source: string; n: number }; test: { source: string; n: number } };
   taps: { name: string; shape: number[] }[];
@@ -201,6 +201,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
       teacherWeights = ck.teacherWeights;
       teacherLosses = ck.teacherHistory;
       log(`teacher: taken from the checkpoint in ${o.checkpoint}`);
+      engines.teacher = 'checkpoint';
     } else {
       const teacher = new TrainableModel(source, o.taps);
       restore(teacher);
@@ -265,7 +266,6 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     lr: schedule.lr, lr_drop_epoch: schedule.dropEpoch, lr_factor: schedule.factor, batch, ratio: o.ratio ?? 1,
     momentum: sgdConfig.momentum, nesterov: true, weight_decay: sgdConfig.weightDecay, augmentation: 'RandomCrop(pad 4) + HorizontalFlip + Cutout(1, 3)',
     mean: o.mean ?? null, std: o.std ?? null, taps: tapNames, seed, bn_restore: o.bnRestore !== false, restored_batchnorms: restored,
-    engine: { ...engines },
   };
   const weights = student.exportWeights();
   for (const [name, w] of weights) {
