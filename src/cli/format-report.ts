@@ -15,6 +15,12 @@ export function formatMetrics(m: Metrics): string {
   ].join('\n');
 }
 
+function engineText(r: CleanReport): string {
+  const name = (e: string) => (e === 'tfjs' ? `tfjs (${r.backend.name})` : e);
+  const { teacher, nad } = r.engine;
+  return teacher === nad || teacher === 'none' || teacher === 'checkpoint' ? name(nad) : `${name(teacher)} / ${name(nad)}`;
+}
+
 export function formatCleanReport(r: CleanReport): string {
   const rows: [string, Metrics][] = [['before', r.before], ['fine-tuning (teacher)', r.teacher], ['NAD (output)', r.after]];
   const lines = [
@@ -25,7 +31,7 @@ export function formatCleanReport(r: CleanReport): string {
     lines.push(`${name.padEnd(24)}${f(m.acc).padStart(8)}${f(m.acc_all).padStart(9)}${f(m.asr).padStart(8)}${f(m.ra).padStart(8)}${f(d).padStart(8)}`);
   }
   lines.push('');
-  lines.push(`test images ${r.data.test.n}, clean images ${r.data.train.n}, seed ${r.seed}, backend ${r.backend.name}, ${r.timings.total_s!.toFixed(1)} s`);
+  lines.push(`test images ${r.data.test.n}, clean images ${r.data.train.n}, seed ${r.seed}, engine ${engineText(r)}, ${r.timings.total_s!.toFixed(1)} s`);
   lines.push(r.output.written ? `wrote ${r.output.path} (sha256 ${r.output.sha256!.slice(0, 16)}…)` : `nothing written: ${r.gates.failed.join('; ')}`);
   return lines.join('\n');
 }
