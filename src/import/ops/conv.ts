@@ -21,7 +21,7 @@ function restoredNorm(ctx: OpContext, z: tf.Tensor4D, bn: RestoredBatchNorm): tf
 
 /** Explicit [top, left, bottom, right] pads from ONNX pads / auto_pad. */
 export function resolvePads(
-  ctx: OpContext, inHW: number[], kernel: number[], strides: number[], dilations: number[],
+  ctx: Pick<OpContext, 'node' | 'where'>, inHW: number[], kernel: number[], strides: number[], dilations: number[],
 ): [number, number, number, number] {
   const autoPad = ctx.node.attrs.string('auto_pad', 'NOTSET');
   if (autoPad === 'NOTSET') {

@@ -4,6 +4,7 @@
  * batch-transposed tensors (images act as channels, the output gradient as the kernel, stride and
  * dilation swapped), cropped to the kernel size; the bias gradient is a sum over N, H, W.
  */
+import { resolvePads } from '../../import/ops/conv.js';
 import type { GraphBuilder } from '../graph-builder.js';
 import { UnsupportedForTraining, ints, type GradientContext } from './gradient-types.js';
 
@@ -19,24 +20,23 @@ export interface ConvGeometry {
   outHW: number[];
 }
 
-const MAX_SPLIT_GROUPS = 8;
+/** Grouped convolutions get one filter gradient per group; beyond this many the graph grows too large. */
+const MAX_SPLIT_GROUPS = 64;
 
 export function convGeometry(ctx: Pick<GradientContext, 'node' | 'where' | 'shape'>, x: string, y: string, wDims: number[]): ConvGeometry {
   const n = ctx.node;
   const group = n.attrs.int('group', 1);
-  // Depthwise (one input channel per group) and a few groups are covered; many groups of several
-  // channels would need a slice and a filter gradient per group.
   const depthwise = wDims[1] === 1 && wDims[0] === group;
   if (group !== 1 && !depthwise && group > MAX_SPLIT_GROUPS) throw new UnsupportedForTraining(`${ctx.where}: grouped convolution with ${group} groups of ${wDims[1]} channels`);
-  const autoPad = n.attrs.string('auto_pad', 'NOTSET');
-  if (autoPad !== 'NOTSET') throw new UnsupportedForTraining(`${ctx.where}: auto_pad ${autoPad}`);
   const xs = ctx.shape(x), ys = ctx.shape(y);
   if (xs.length !== 4 || wDims.length !== 4) throw new UnsupportedForTraining(`${ctx.where}: only 2-D convolutions`);
+  const strides = ints(n, 'strides', [1, 1]), dilations = ints(n, 'dilations', [1, 1]);
   return {
     group,
-    strides: ints(n, 'strides', [1, 1]),
-    dilations: ints(n, 'dilations', [1, 1]),
-    pads: ints(n, 'pads', [0, 0, 0, 0]),
+    strides,
+    dilations,
+    // auto_pad resolved to explicit pads as the importer does (the forward node keeps its auto_pad).
+    pads: resolvePads(ctx, xs.slice(2), wDims.slice(2), strides, dilations),
     kernel: wDims.slice(2),
     inHW: xs.slice(2),
     outHW: ys.slice(2),
