@@ -169,7 +169,9 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   const sourceSha = sha256(source.bytes);
   // Resumable runs: the fingerprint covers everything that changes the result.
   const fingerprint = sha256(new TextEncoder().encode(JSON.stringify({
-    model: sourceSha, data: o.data, ratio: o.ratio ?? 1, n: train.n, teacher: o.teacher ?? null, teacherEpochs, epochs, betas, p,
+    // The training images and labels themselves, not their path: a changed file must not resume.
+    model: sourceSha, data: sha256(new Uint8Array(train.x.buffer, train.x.byteOffset, train.x.byteLength)),
+    labels: sha256(new Uint8Array(train.labels.buffer, train.labels.byteOffset, train.labels.byteLength)), n: train.n, teacher: o.teacher ?? null, teacherEpochs, epochs, betas, p,
     schedule, batch, sgdConfig, mean: o.mean ?? null, std: o.std ?? null, taps: tapNames, seed, bnRestore: o.bnRestore !== false,
   })));
   const ck = o.checkpoint ? loadCheckpoint(o.checkpoint, fingerprint) : undefined;
