@@ -27,6 +27,7 @@ export async function createSession(bytes: Uint8Array, where: string, threads = 
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
+      ...(process.env.NAD_ORT_SPINNING === '0' ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
     });
   } catch (e) {
     throw new BadInputError(`${where}: onnxruntime cannot load the model (${(e as Error).message.split('\n')[0]})`);

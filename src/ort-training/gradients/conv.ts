@@ -69,7 +69,7 @@ export function convInputGradient(b: GraphBuilder, dy: string, w: string, g: Con
 export function convFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry, wDims: number[]): string {
   if (g.group === 1) return denseFilterGradient(b, x, dy, g);
   if (wDims[1] === 1 && wDims[0] === g.group) return depthwiseFilterGradient(b, x, dy, g);
-  // A few groups: each is an ordinary convolution on its channel slices.
+  // Other grouped convolutions: each group is an ordinary convolution on its channel slices.
   const ci = wDims[1]!, co = wDims[0]! / g.group;
   const parts: string[] = [];
   for (let k = 0; k < g.group; k++) {
@@ -80,40 +80,42 @@ export function convFilterGradient(b: GraphBuilder, x: string, dy: string, g: Co
   return b.one('Concat', parts, { axis: 0 });
 }
 
-/** Depthwise: dW[c, 0, kh, kw] = sum over n, y, x of dY[n, c, y, x] * Xpad[n, c, y*s + kh*d, x*s + kw*d]. */
-function depthwiseFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry): string {
+/** One strided window of the padded input per kernel tap, tap-major; `padded` has the spatial axes 2 and 3. */
+function kernelWindows(b: GraphBuilder, padded: string, g: ConvGeometry): string[] {
   const [kh, kw] = g.kernel as [number, number];
   const [ho, wo] = g.outHW as [number, number];
-  const padded = g.pads.some((p) => p !== 0) ? b.one('Pad', [x, b.ints([0, 0, g.pads[0]!, g.pads[1]!, 0, 0, g.pads[2]!, g.pads[3]!])]) : x;
-  const taps: string[] = [];
+  const windows: string[] = [];
   for (let y = 0; y < kh; y++) {
     for (let z = 0; z < kw; z++) {
       const start = [y * g.dilations[0]!, z * g.dilations[1]!];
       const end = [start[0]! + (ho - 1) * g.strides[0]! + 1, start[1]! + (wo - 1) * g.strides[1]! + 1];
-      const win = b.one('Slice', [padded, b.ints(start), b.ints(end), b.ints([2, 3]), b.ints(g.strides)]); // [N, C, Ho, Wo]
-      taps.push(b.reduceSum(b.one('Mul', [dy, win]), [0, 2, 3], true)); // [1, C, 1, 1]
+      windows.push(b.one('Slice', [padded, b.ints(start), b.ints(end), b.ints([2, 3]), b.ints(g.strides)]));
     }
   }
+  return windows;
+}
+
+function padSpatial(b: GraphBuilder, x: string, g: ConvGeometry): string {
+  return g.pads.some((p) => p !== 0) ? b.one('Pad', [x, b.ints([0, 0, g.pads[0]!, g.pads[1]!, 0, 0, g.pads[2]!, g.pads[3]!])]) : x;
+}
+
+/** Depthwise: dW[c, 0, kh, kw] = sum over n, y, x of dY[n, c, y, x] * Xpad[n, c, y*s + kh*d, x*s + kw*d]. */
+function depthwiseFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry): string {
+  const [kh, kw] = g.kernel as [number, number];
+  // Each window is [N, C, Ho, Wo]; its product with dy summed over N, Ho, Wo is that tap's weight.
+  const taps = kernelWindows(b, padSpatial(b, x, g), g).map((win) => b.reduceSum(b.one('Mul', [dy, win]), [0, 2, 3], true)); // [1, C, 1, 1]
   const all = taps.length === 1 ? taps[0]! : b.one('Concat', taps, { axis: 2 }); // [1, C, KH*KW, 1]
   return b.one('Reshape', [b.one('Transpose', [all], { perm: [1, 0, 2, 3] }), b.ints([0, 1, kh, kw])]);
 }
 
 function denseFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry): string {
   const [kh, kw] = g.kernel as [number, number];
-  const [ho, wo] = g.outHW as [number, number];
   const xt = b.one('Transpose', [x], { perm: [1, 0, 2, 3] }); // [Ci, N, H, W]
-  const padded = g.pads.some((p) => p !== 0) ? b.one('Pad', [xt, b.ints([0, 0, g.pads[0]!, g.pads[1]!, 0, 0, g.pads[2]!, g.pads[3]!])]) : xt;
   const dyT = b.one('Reshape', [b.one('Transpose', [dy], { perm: [1, 0, 2, 3] }), b.ints([0, -1])]); // [Co, N*Ho*Wo]
-  const taps: string[] = [];
-  for (let y = 0; y < kh; y++) {
-    for (let z = 0; z < kw; z++) {
-      const start = [y * g.dilations[0]!, z * g.dilations[1]!];
-      const end = [start[0]! + (ho - 1) * g.strides[0]! + 1, start[1]! + (wo - 1) * g.strides[1]! + 1];
-      const win = b.one('Slice', [padded, b.ints(start), b.ints(end), b.ints([2, 3]), b.ints(g.strides)]); // [Ci, N, Ho, Wo]
-      const cols = b.one('Reshape', [win, b.ints([0, -1])]); // [Ci, N*Ho*Wo]
-      taps.push(b.one('Unsqueeze', [b.one('Gemm', [dyT, cols], { transB: 1 }), b.ints([2])])); // [Co, Ci, 1]
-    }
-  }
+  const taps = kernelWindows(b, padSpatial(b, xt, g), g).map((win) => {
+    const cols = b.one('Reshape', [win, b.ints([0, -1])]); // [Ci, N*Ho*Wo]
+    return b.one('Unsqueeze', [b.one('Gemm', [dyT, cols], { transB: 1 }), b.ints([2])]); // [Co, Ci, 1]
+  });
   const all = taps.length === 1 ? taps[0]! : b.one('Concat', taps, { axis: 2 }); // [Co, Ci, KH*KW]
   return b.one('Reshape', [all, b.ints([0, 0, kh, kw])]);
 }
