@@ -35,7 +35,8 @@ export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, 
         const m = axes.reduce((acc, a) => acc * dy.shape[a]!, 1);
         const t = tf.sub(tf.sub(dy, tf.div(dbeta, m)), tf.mul(sxhat, tf.div(dgamma, m)));
         const dx = tf.mul(t, tf.mul(sg, sinv));
-        return [dx, dgamma, dbeta];
+        // gamma and beta arrive shaped to broadcast ([C] for NHWC, [1, C] for N x C): give their shape back.
+        return [dx, dgamma.reshape(sg.shape), dbeta.reshape(sg.shape)];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
