@@ -1,6 +1,7 @@
 /** Human-readable tables for `eval` and `clean`. */
 import type { CleanReport } from '../clean.js';
 import type { Metrics } from '../verify/metrics.js';
+import { engineText } from '../report/engine-text.js';
 
 const f = (v: number | null, digits = 2) => (v === null ? '-' : v.toFixed(digits));
 
@@ -13,12 +14,6 @@ export function formatMetrics(m: Metrics): string {
     `asr            ${f(m.asr)} %   (triggered non-target images -> target)`,
     `ra             ${f(m.ra)} %   (triggered images -> true label)`,
   ].join('\n');
-}
-
-function engineText(r: CleanReport): string {
-  const name = (e: string) => (e === 'tfjs' ? `tfjs (${r.backend.name})` : e);
-  const { teacher, nad } = r.engine;
-  return teacher === nad || teacher === 'none' || teacher === 'checkpoint' ? name(nad) : `${name(teacher)} / ${name(nad)}`;
 }
 
 export function formatCleanReport(r: CleanReport): string {

@@ -2,6 +2,7 @@
  * A self-contained HTML page for a clean report: the before / fine-tuning / NAD table, loss curves per
  * epoch (inline SVG) and attention maps per tap (PNG data URIs made with sharp), no external resources.
  */
+import { engineText } from './engine-text.js';
 import sharp from 'sharp';
 import type { CleanReport } from '../clean.js';
 import type { Metrics } from '../verify/metrics.js';
@@ -88,7 +89,7 @@ table.maps th{font-weight:normal;font-size:12px}.ok{color:#2a7}.bad{color:#c33}c
 <h1>Backdoor removal report</h1>
 <p><code>${esc(r.model.path)}</code> → <code>${esc(r.output.path)}</code> ·
 ${r.output.written ? '<span class="ok">written</span>' : `<span class="bad">not written: ${esc(r.gates.failed.join('; '))}</span>`} ·
-Neural Attention Distillation, ${r.data.train.n} clean images, ${r.data.test.n} test images, seed ${r.seed}, backend ${esc(r.backend.name)}, ${f(r.timings.total_s)} s</p>
+Neural Attention Distillation, ${r.data.train.n} clean images, ${r.data.test.n} test images, seed ${r.seed}, training engine ${esc(engineText(r))}, ${f(r.timings.total_s)} s</p>
 <h2>Before, plain fine-tuning, NAD</h2>
 <table class="metrics"><tr><th>model</th><th>ACC (non-target) %</th><th>ACC (all) %</th><th>ASR %</th><th>RA %</th><th>DER %</th></tr>
 ${metricsRow('before', r.before, null)}
