@@ -160,6 +160,7 @@ def main():
     ap.add_argument('--batch', type=int, default=64); ap.add_argument('--p', type=float, default=2.0); ap.add_argument('--betas', default='')
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--json', default='')
     args = ap.parse_args()
+    t_start = time.time()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
@@ -184,7 +185,7 @@ def main():
     after = metrics(model, xt, yt, args.target)
     res = {'seed': args.seed, 'train_images': len(y), 'test_images': len(yt), 'before': before, 'teacher': tm, 'after': after,
            'losses': {'teacher': th, 'nad': nh}, 'images_per_s': {'teacher': t_ips, 'nad': n_ips, 'eval': (len(yt) + int((yt != args.target).sum())) / eval_s},
-           'load_s': load_s, 'threads': args.threads, 'torch': torch.__version__,
+           'load_s': load_s, 'total_s': time.time() - t_start, 'threads': args.threads, 'torch': torch.__version__,
            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     print(json.dumps(res))
     if args.json:
