@@ -9,7 +9,7 @@ import { nchw, onnxShape } from './ops/layout.js';
 import type { OpContext, RestoredBatchNorm, RunningStatUpdate, Value } from './ops/op-types.js';
 import { CONVERTERS, SUPPORTED_OPS } from './ops/registry.js';
 import { tensorFromValue } from './ops/shape-ops.js';
-import { resolveInitializer, type Parameter } from './parameters.js';
+import { convWeightToOnnx, resolveInitializer, type Parameter } from './parameters.js';
 import { intValues, type TensorValue } from './tensor-data.js';
 
 export interface RunOptions {
@@ -87,7 +87,7 @@ export class GraphRunner {
       const p = this.params.get(name);
       if (p) {
         // A parameter read as a plain input (not in its op's weight slot): ONNX layout.
-        const t = p.role === 'conv-weight' ? tf.transpose(p.variable, [3, 2, 0, 1]) : p.variable;
+        const t = p.role === 'conv-weight' ? convWeightToOnnx(p.variable) : p.variable;
         return { t, nhwc: false };
       }
       if (this.constants.has(name)) return { t: this.constTensor(name, where), nhwc: false };

@@ -74,7 +74,7 @@ export function createParameters(graph: Graph): Map<string, Parameter> {
     let t = tf.tensor(floatValues(v), v.dims, 'float32');
     if (role === 'conv-weight') {
       if (v.dims.length !== 4) throw new BadInputError(`${graph.file}: conv weight '${name}' has ${v.dims.length} dims; only 2-D convolutions are supported`);
-      const nhwc = tf.transpose(t, [2, 3, 1, 0]);
+      const nhwc = convWeightFromOnnx(t);
       t.dispose();
       t = nhwc;
     }
@@ -88,7 +88,17 @@ export function createParameters(graph: Graph): Map<string, Parameter> {
 /** A parameter's current values in ONNX layout, ready to write back into its initializer. */
 export function parameterToOnnx(p: Parameter): Float32Array {
   return tf.tidy(() => {
-    const t = p.role === 'conv-weight' ? tf.transpose(p.variable, [3, 2, 0, 1]) : p.variable;
+    const t = p.role === 'conv-weight' ? convWeightToOnnx(p.variable) : p.variable;
     return new Float32Array(t.dataSync());
   });
+}
+
+/** A conv weight (or a buffer shaped like one) from the stored [KH,KW,Ci,Co] layout to ONNX's [Co,Ci,KH,KW]. */
+export function convWeightToOnnx(t: tf.Tensor): tf.Tensor {
+  return tf.transpose(t, [3, 2, 0, 1]);
+}
+
+/** ONNX's [Co,Ci,KH,KW] to the stored [KH,KW,Ci,Co] layout that tf.conv2d takes. */
+export function convWeightFromOnnx(t: tf.Tensor): tf.Tensor {
+  return tf.transpose(t, [2, 3, 1, 0]);
 }

@@ -5,7 +5,7 @@ import { buildGraph, imageInputShape, type Graph } from './graph.js';
 import { GraphRunner, type RunResult } from './interpreter.js';
 import { loadModel, type LoadedModel } from './load-model.js';
 import type { RunningStatUpdate, Value } from './ops/op-types.js';
-import { createParameters, parameterToOnnx, type Parameter } from './parameters.js';
+import { convWeightToOnnx, createParameters, parameterToOnnx, type Parameter } from './parameters.js';
 import { findTaps, namedTaps, type Tap } from './taps.js';
 import { foldBack, restoreFoldedBatchNorm, type FoldedConv } from './restore-batchnorm.js';
 
@@ -97,7 +97,7 @@ export class TrainableModel {
       const w = this.params.get(f.weight)!;
       tf.tidy(() => {
         const { weight, bias } = foldBack(w.variable, bn);
-        out.set(f.weight, new Float32Array(tf.transpose(weight, [3, 2, 0, 1]).dataSync()));
+        out.set(f.weight, new Float32Array(convWeightToOnnx(weight).dataSync()));
         out.set(f.bias, new Float32Array(bias.dataSync()));
       });
     }

@@ -4,6 +4,7 @@
  * Parameters live here in ONNX layout between sync() calls.
  */
 import * as ort from 'onnxruntime-node';
+import { convWeightFromOnnx, convWeightToOnnx, parameterToOnnx, type Parameter } from '../import/parameters.js';
 import type { TrainableModel } from '../import/trainable-model.js';
 import type { Batch, TrainingEngine } from '../nad/engine.js';
 import { sgdUpdate, type Sgd } from '../nad/sgd.js';
@@ -15,49 +16,40 @@ import { buildTrainingGraph, type DistillSpec, type TrainingGraph } from './trai
 interface ParamState {
   value: Float32Array; // ONNX layout
   dims: number[];
-  /** Stored (tfjs) layout of conv weights is [KH, KW, Ci, Co]. */
-  convWeight: boolean;
-  momentum: Float32Array | null;
+  momentum: Float32Array | null; // ONNX layout
 }
 
-/** [KH, KW, Ci, Co] <-> [Co, Ci, KH, KW] */
-export function hwioToOihw(src: Float32Array, [kh, kw, ci, co]: number[]): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let y = 0; y < kh!; y++) for (let x = 0; x < kw!; x++) for (let i = 0; i < ci!; i++) for (let o = 0; o < co!; o++) {
-    out[((o * ci! + i) * kh! + y) * kw! + x] = src[((y * kw! + x) * ci! + i) * co! + o]!;
-  }
-  return out;
+/** A stored-layout buffer of parameter `p` (conv weights are [KH,KW,Ci,Co] there) in ONNX layout, and back. */
+function toOnnx(p: Parameter, stored: Float32Array): Float32Array {
+  if (p.role !== 'conv-weight') return stored;
+  return tf.tidy(() => new Float32Array(convWeightToOnnx(tf.tensor(stored, p.variable.shape)).dataSync()));
 }
 
-export function oihwToHwio(src: Float32Array, [co, ci, kh, kw]: number[]): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let y = 0; y < kh!; y++) for (let x = 0; x < kw!; x++) for (let i = 0; i < ci!; i++) for (let o = 0; o < co!; o++) {
-    out[((y * kw! + x) * ci! + i) * co! + o] = src[((o * ci! + i) * kh! + y) * kw! + x]!;
-  }
-  return out;
+function fromOnnx(p: Parameter, onnxValues: Float32Array): Float32Array {
+  if (p.role !== 'conv-weight') return onnxValues;
+  return tf.tidy(() => new Float32Array(convWeightFromOnnx(tf.tensor(onnxValues, p.onnxDims)).dataSync()));
 }
 
 export class OrtEngine implements TrainingEngine {
   readonly name = 'onnxruntime' as const;
   private readonly state = new Map<string, ParamState>();
 
+  private readonly classes: number;
+
   private constructor(
     private readonly model: TrainableModel, private readonly sgd: Sgd, private readonly graph: TrainingGraph,
-    private readonly session: ort.InferenceSession, private readonly classes: number,
+    private readonly session: ort.InferenceSession,
   ) {
+    this.classes = model.numClasses;
     const vars = model.trainableVariables();
     const momentum = sgd.state(vars);
     const byVar = new Map(vars.map((v, i) => [v, momentum[i]!]));
     for (const p of model.params.values()) {
-      const stored = new Float32Array(p.variable.dataSync());
-      const conv = p.role === 'conv-weight';
-      const dims = conv ? [...p.onnxDims] : [...p.variable.shape];
       const m = byVar.get(p.variable) ?? null;
       this.state.set(p.name, {
-        value: conv ? hwioToOihw(stored, p.variable.shape) : stored,
-        dims,
-        convWeight: conv,
-        momentum: m && conv ? hwioToOihw(m, p.variable.shape) : m,
+        value: parameterToOnnx(p),
+        dims: p.role === 'conv-weight' ? [...p.onnxDims] : [...p.variable.shape],
+        momentum: m && toOnnx(p, m),
       });
     }
   }
@@ -65,13 +57,11 @@ export class OrtEngine implements TrainingEngine {
   /** `tuning`: onnxruntime session options to try and a profile file prefix (bench/step-time.mjs). */
   static async create(model: TrainableModel, sgd: Sgd, distill?: DistillSpec, tuning?: { profilePrefix?: string; session?: ort.InferenceSession.SessionOptions }): Promise<OrtEngine> {
     const graph = buildTrainingGraph(model, distill);
-    const session = tuning
-      ? await ort.InferenceSession.create(graph.bytes, {
-        intraOpNumThreads: 2, interOpNumThreads: 1, graphOptimizationLevel: 'all', ...tuning.session,
-        ...(tuning.profilePrefix ? { enableProfiling: true, profileFilePrefix: tuning.profilePrefix } : {}),
-      })
-      : await createSession(graph.bytes, 'training graph');
-    return new OrtEngine(model, sgd, graph, session, model.numClasses);
+    const session = await createSession(graph.bytes, 'training graph', 2, false, {
+      ...tuning?.session,
+      ...(tuning?.profilePrefix ? { enableProfiling: true, profileFilePrefix: tuning.profilePrefix } : {}),
+    });
+    return new OrtEngine(model, sgd, graph, session);
   }
 
   async step(batch: Batch, lr: number, maps?: Float32Array[]): Promise<StepLosses> {
@@ -115,20 +105,17 @@ export class OrtEngine implements TrainingEngine {
   }
 
   sync(): void {
+    const byVar = new Map<tf.Variable, Float32Array | null>();
     for (const p of this.model.params.values()) {
       const s = this.state.get(p.name)!;
-      const stored = s.convWeight ? oihwToHwio(s.value, s.dims) : s.value;
-      tf.tidy(() => p.variable.assign(tf.tensor(stored, p.variable.shape)));
+      tf.tidy(() => p.variable.assign(tf.tensor(fromOnnx(p, s.value), p.variable.shape)));
+      byVar.set(p.variable, s.momentum && fromOnnx(p, s.momentum));
     }
     const vars = this.model.trainableVariables();
-    const byVar = new Map([...this.model.params.values()].map((p) => [p.variable, this.state.get(p.name)!]));
-    this.sgd.setState(vars, vars.map((v) => {
-      const s = byVar.get(v)!;
-      return s.momentum && s.convWeight ? oihwToHwio(s.momentum, s.dims) : s.momentum;
-    }));
+    this.sgd.setState(vars, vars.map((v) => byVar.get(v)!));
   }
 
-  /** Ends profiling (if on); returns the profile file's path. */
+  /** Ends profiling (if on): onnxruntime writes the profile file. */
   endProfiling(): void {
     this.session.endProfiling();
   }

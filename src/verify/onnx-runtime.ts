@@ -19,7 +19,10 @@ export function probeSession(bytes: Uint8Array, where: string): void {
   throw new BadInputError(`${where}: ${why}`);
 }
 
-export async function createSession(bytes: Uint8Array, where: string, threads = 2, isolate = false): Promise<ort.InferenceSession> {
+/** `tuning`: session options that replace these defaults (bench/step-time.mjs tries others). */
+export async function createSession(
+  bytes: Uint8Array, where: string, threads = 2, isolate = false, tuning: ort.InferenceSession.SessionOptions = {},
+): Promise<ort.InferenceSession> {
   if (isolate) probeSession(bytes, where);
   try {
     return await ort.InferenceSession.create(bytes, {
@@ -31,6 +34,7 @@ export async function createSession(bytes: Uint8Array, where: string, threads = 
       // spinning threads of one steal the two cores from the other (measured: distillation 155 -> 170-181
       // images/s, fine-tuning and evaluation unchanged; bench/README.md).
       extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+      ...tuning,
     });
   } catch (e) {
     throw new BadInputError(`${where}: onnxruntime cannot load the model (${(e as Error).message.split('\n')[0]})`);
