@@ -80,6 +80,8 @@ export function restoreFoldedBatchNorm(
         beta: tf.variable(tf.add(b.variable, mu), true),
         mean: tf.variable(tf.div(mu, sigma), false),
         variance: tf.variable(tf.onesLike(sigma), false),
+        gammaName: `${f.bias}#restored_gamma`,
+        betaName: `${f.bias}#restored_beta`,
         meanName: `${f.bias}#restored_mean`,
         varName: `${f.bias}#restored_var`,
         eps: EPS,
@@ -89,8 +91,8 @@ export function restoreFoldedBatchNorm(
       runner.restored.set(f.node, bn);
       params.set(bn.meanName, { name: bn.meanName, role: 'bn-mean', trainable: false, variable: bn.mean, onnxDims: [], synthetic: true });
       params.set(bn.varName, { name: bn.varName, role: 'bn-var', trainable: false, variable: bn.variance, onnxDims: [], synthetic: true });
-      params.set(`${f.bias}#restored_gamma`, { name: `${f.bias}#restored_gamma`, role: 'bn-scale', trainable: true, variable: bn.gamma, onnxDims: [], synthetic: true });
-      params.set(`${f.bias}#restored_beta`, { name: `${f.bias}#restored_beta`, role: 'bn-bias', trainable: true, variable: bn.beta, onnxDims: [], synthetic: true });
+      params.set(bn.gammaName, { name: bn.gammaName, role: 'bn-scale', trainable: true, variable: bn.gamma, onnxDims: [], synthetic: true });
+      params.set(bn.betaName, { name: bn.betaName, role: 'bn-bias', trainable: true, variable: bn.beta, onnxDims: [], synthetic: true });
       // The conv's own bias is now carried by beta: it takes no gradient while restored.
       b.trainable = false;
     });

@@ -82,17 +82,15 @@ export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec)
   // Which tensors depend on a trainable parameter (need gradients) and which on the image batch.
   const needsGrad = new Set<string>(trainable);
   const batchDep = new Set<string>([g.input.name]);
-  const restoredParams = (name: string) => [`${name}#restored_gamma`, `${name}#restored_beta`];
   for (const n of g.nodes) {
     const restored = model.runner.restored.get(n.name);
-    const ins = restored ? [n.inputs[0]!, n.inputs[1]!, ...restoredParams(n.inputs[2] ? resolveInitializer(g, n.inputs[2])! : '')] : n.inputs;
+    const ins = restored ? [n.inputs[0]!, n.inputs[1]!, restored.gammaName, restored.betaName] : n.inputs;
     if (!NON_DIFFERENTIABLE.has(n.opType) && ins.some((i) => i && needsGrad.has(i))) n.outputs.forEach((o) => o && needsGrad.add(o));
     if (n.inputs.some((i) => i && batchDep.has(i))) n.outputs.forEach((o) => o && batchDep.add(o));
   }
 
   const emitted: Emitted[] = [];
   const stats: BatchStatOutput[] = [];
-  const fed = new Set<string>();
   const trainBn = (x: string, xs: number[], gamma: string, beta: string, eps: number, y: string, meanParam: string, varParam: string, momentum: number): TrainBatchNorm => {
     const bn = emitTrainBatchNorm(b, x, gamma, beta, eps, xs.length, xs[1]!, y);
     const meanOutput = `stat#mean#${stats.length}`, varOutput = `stat#var#${stats.length}`;
@@ -118,8 +116,8 @@ export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec)
         },
       });
     } else if (n.opType === 'Conv' && restored) {
-      const [x, w, bias] = n.inputs as [string, string, string];
-      const [gamma, beta] = restoredParams(resolveInitializer(g, bias)!) as [string, string];
+      const [x, w] = n.inputs as [string, string];
+      const gamma = restored.gammaName, beta = restored.betaName;
       const z = b.fresh('conv_no_bias');
       b.nodes.push({ name: `${n.name}#no_bias`, opType: 'Conv', input: [x, w], output: [z], attribute: n.proto.attribute ?? [] });
       const bn = trainBn(z, shapeOf(n.outputs[0]!), gamma, beta, restored.eps, n.outputs[0]!, restored.meanName, restored.varName, restored.momentum);
@@ -250,16 +248,13 @@ export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec)
   // Inputs: the image batch, labels, teacher maps and every parameter the emitted nodes read; the
   // model's other initializers (shapes, constants) are copied.
   const read = new Set(b.nodes.flatMap((n) => n.input ?? []));
-  for (const name of read) {
-    if (params.has(name)) fed.add(name);
-    else if (g.initializers.has(name)) b.initializer(name, g.initializers.get(name)!);
-  }
+  const parameterInputs = [...read].filter((name) => params.has(name));
+  for (const name of read) if (!params.has(name) && g.initializers.has(name)) b.initializer(name, g.initializers.get(name)!);
   const F = onnx.TensorProto.DataType.FLOAT;
   const vi = (name: string, dims?: (number | string)[]) => ({
     name, type: { tensorType: { elemType: F, shape: dims ? { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } : undefined } },
   });
   const [c, h, w] = model.inputShape;
-  const parameterInputs = [...fed];
   const inputs = [
     vi(g.input.name, ['N', c, h, w]),
     vi(labelsInput, ['N', classes]),

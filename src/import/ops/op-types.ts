@@ -55,6 +55,9 @@ export interface RestoredBatchNorm {
   beta: tf.Variable;
   mean: tf.Variable;
   variance: tf.Variable;
+  /** Names of the four as (synthetic) parameters. */
+  gammaName: string;
+  betaName: string;
   meanName: string;
   varName: string;
   eps: number;
