@@ -57,10 +57,11 @@ export function maxPool(ctx: OpContext): Value[] {
   const g = geometry(ctx, x);
   // Padding never wins a max: pad with -Infinity, then pool without padding.
   const p = padSpatial(x, g, -Infinity);
-  if (!ctx.training) return [spatial(tf.maxPool(p, g.kernel, g.strides, 'valid'))];
+  if (!ctx.training || tf.getBackend() !== 'wasm') return [spatial(tf.maxPool(p, g.kernel, g.strides, 'valid'))];
   // tfjs-backend-wasm's MaxPoolGrad sends a window's gradient to its first element when every value in it
-  // is negative ([-3, -1, -2, -4] gives [1, 0, 0, 0]); in training the pool runs on the input shifted by a
-  // constant to > 0 (same arg-max positions, a rounding-level change of the values) and shifts back.
+  // is negative ([-3, -1, -2, -4] gives [1, 0, 0, 0]); training on wasm pools the input shifted by a
+  // constant to > 0 (same arg-max positions, a rounding-level change of the values) and shifts back. Other
+  // backends are right and skip the shift and its synchronous read of min(x).
   const shift = 1 - tf.min(x).dataSync()[0]!;
   if (!(shift > 0) || !Number.isFinite(shift)) return [spatial(tf.maxPool(p, g.kernel, g.strides, 'valid'))];
   return [spatial(tf.sub(tf.maxPool(tf.add(p, shift) as tf.Tensor4D, g.kernel, g.strides, 'valid'), shift))];
