@@ -18,7 +18,7 @@ import { NAD_SCHEDULE, type LrSchedule } from './nad/schedule.js';
 import { Sgd } from './nad/sgd.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './nad/checkpoint.js';
 import { TeacherMaps } from './nad/teacher-maps.js';
-import { checkEngineChoice, type EngineChoice } from './nad/engine.js';
+import { autoEngine, checkEngineChoice, type EngineChoice } from './nad/engine.js';
 import { trainEpochs, type EpochLoss, type EpochProgress } from './nad/train-epochs.js';
 import * as tf from './tf.js';
 import { der, evaluateMetrics, type Metrics } from './verify/metrics.js';
@@ -177,8 +177,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   const ck = o.checkpoint ? loadCheckpoint(o.checkpoint, fingerprint) : undefined;
   let finishedTeacher: Map<string, Float32Array> | undefined;
   const engines = { teacher: 'none', nad: 'none' };
-  // onnxruntime trains on both CPU cores; with a GPU TensorFlow build, tfjs is the faster engine.
-  const engineChoice: EngineChoice = o.engine ?? (backend.name === 'tensorflow-gpu' ? 'tfjs' : 'auto');
+  const engineChoice: EngineChoice = o.engine ?? autoEngine(backend.name);
 
   // Teacher: the given ONNX model, or the backdoored model fine-tuned on the clean data.
   t = performance.now();

@@ -1,8 +1,8 @@
 /** `inspect`: what the tool sees in a model (input, output, ops, parameters, taps, backend, training engine). */
 import { useBackend, type BackendChoice } from './backend/select-backend.js';
 import { TrainableModel } from './import/trainable-model.js';
-import { UnsupportedForTraining } from './ort-training/gradients/gradient-types.js';
-import { buildTrainingGraph } from './ort-training/training-graph.js';
+import { autoEngine } from './nad/engine.js';
+import { onnxruntimeCannotTrain } from './ort-training/training-graph.js';
 import type { Tap } from './import/taps.js';
 
 export interface LayerSummary {
@@ -64,14 +64,11 @@ export async function inspect(path: string, opts: InspectOptions = {}): Promise<
 }
 
 function trainingEngine(model: TrainableModel, backend: string): InspectResult['engine'] {
-  if (backend === 'tensorflow-gpu') return { name: 'tfjs', reason: 'tfjs-node-gpu is installed' };
-  try {
-    buildTrainingGraph(model);
-    return { name: 'onnxruntime', reason: 'every op of the graph has an onnxruntime-engine gradient' };
-  } catch (e) {
-    if (e instanceof UnsupportedForTraining) return { name: 'tfjs', reason: `the onnxruntime engine cannot train it: ${e.message}` };
-    throw e;
-  }
+  if (autoEngine(backend) === 'tfjs') return { name: 'tfjs', reason: 'tfjs-node-gpu is installed' };
+  const why = onnxruntimeCannotTrain(model);
+  return why
+    ? { name: 'tfjs', reason: `the onnxruntime engine cannot train it: ${why}` }
+    : { name: 'onnxruntime', reason: 'every op of the graph has an onnxruntime-engine gradient' };
 }
 
 export function formatInspect(r: InspectResult): string {

@@ -1,6 +1,6 @@
 /**
  * Training engines behind one interface: `onnxruntime` runs each step as a generated ONNX training graph
- * (src/ort-training; both cores, ~10x the wasm backend here), `tfjs` differentiates the imported graph
+ * (src/ort-training; both cores, 4.6x the wasm backend per step here), `tfjs` differentiates the imported graph
  * with TensorFlow.js (the path for tfjs-node / tfjs-node-gpu users, and for graphs the generator does not
  * cover). Both train the same TrainableModel: an engine reads the model's variables and the Sgd's
  * momentum when created and writes them back on sync(), so export, checkpoints and checks are shared.
@@ -34,6 +34,11 @@ export interface EngineSpec {
   choice: EngineChoice;
   distill?: { betas: number[]; p: number };
   onLog?: (line: string) => void;
+}
+
+/** What `auto` resolves to on a tfjs backend: with a GPU TensorFlow build, tfjs is the faster engine. */
+export function autoEngine(backend: string): EngineChoice {
+  return backend === 'tensorflow-gpu' ? 'tfjs' : 'auto';
 }
 
 export function checkEngineChoice(choice: string): EngineChoice {

@@ -281,3 +281,14 @@ export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec)
     attentionOutputs,
   };
 }
+
+/** Why the onnxruntime engine cannot train this model, or undefined when it can. */
+export function onnxruntimeCannotTrain(model: TrainableModel): string | undefined {
+  try {
+    buildTrainingGraph(model);
+    return undefined;
+  } catch (e) {
+    if (e instanceof UnsupportedForTraining) return e.message;
+    throw e;
+  }
+}
