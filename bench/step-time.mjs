@@ -9,6 +9,7 @@ import { TrainableModel, useBackend } from '../dist/index.js';
 import { Sgd } from '../dist/nad/sgd.js';
 import { TfjsEngine } from '../dist/nad/tfjs-engine.js';
 import { OrtEngine } from '../dist/ort-training/ort-engine.js';
+import { nhwcToNchw } from '../dist/verify/onnx-runtime.js';
 
 const [path, engineName = 'onnxruntime', stepsArg = '5', mode = 'ft'] = process.argv.slice(2);
 await useBackend('wasm');
@@ -16,8 +17,7 @@ const model = TrainableModel.fromFile(path);
 const [c, h, w] = model.inputShape;
 const n = 64;
 const nhwc = new Float32Array(n * h * w * c).map((_, i) => Math.abs(Math.sin(i * 12.9898)));
-const nchw = new Float32Array(nhwc.length);
-for (let b = 0; b < n; b++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) nchw[((b * c + k) * h + y) * w + x] = nhwc[((b * h + y) * w + x) * c + k];
+const nchw = nhwcToNchw(nhwc, n, h, w, c);
 const labels = Int32Array.from({ length: n }, (_, i) => i % model.numClasses);
 const calib = tf.tensor4d(nhwc, [n, h, w, c]);
 const restored = model.restoreFoldedBatchNorm(calib).length;

@@ -17,18 +17,9 @@ import { createEngine, type EngineChoice } from '../src/nad/engine.js';
 import { inspect } from '../src/inspect.js';
 import { Sgd } from '../src/nad/sgd.js';
 import { nhwcToNchw } from '../src/verify/onnx-runtime.js';
-import { fmnist, FIXTURE_MODELS, modelPath, wasm } from './helpers/fixtures.js';
+import { fmnist, FIXTURE_MODELS, modelPath, relL2, wasm } from './helpers/fixtures.js';
 
 beforeAll(wasm);
-
-export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
 
 async function stepWith(engine: EngineChoice, name: string, steps: number) {
   const model = TrainableModel.fromFile(modelPath(name));
@@ -162,9 +153,7 @@ describe('onnxruntime engine: gradients of every op it differentiates', () => {
   async function oneStep(path: string, engine: EngineChoice) {
     const model = TrainableModel.fromFile(path);
     const x = randoms(6 * 3 * 64, 7);
-    const nchw = new Float32Array(x.length);
-    // x is read as NHWC; its NCHW copy is what onnxruntime takes.
-    for (let b = 0; b < 6; b++) for (let y = 0; y < 8; y++) for (let z = 0; z < 8; z++) for (let k = 0; k < 3; k++) nchw[((b * 3 + k) * 8 + y) * 8 + z] = x[((b * 8 + y) * 8 + z) * 3 + k]!;
+    const nchw = nhwcToNchw(x, 6, 8, 8, 3); // x is read as NHWC; onnxruntime takes NCHW
     const before = model.variableState();
     const sgd = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 0 });
     const e = await createEngine(model, sgd, { choice: engine });

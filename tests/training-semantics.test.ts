@@ -12,7 +12,7 @@ import { attentionLoss, attentionMap, attentionMapsNchw } from '../src/nad/atten
 import { Sgd } from '../src/nad/sgd.js';
 import { createEngine, type EngineChoice } from '../src/nad/engine.js';
 import { nhwcToNchw } from '../src/verify/onnx-runtime.js';
-import { fmnist, FIXTURES, maxAbs, maxAbsDiff, modelPath, readJson, REFERENCE, wasm } from './helpers/fixtures.js';
+import { fmnist, FIXTURES, maxAbs, maxAbsDiff, modelPath, readJson, REFERENCE, relL2, wasm } from './helpers/fixtures.js';
 
 interface StepsRecord {
   lrs: number[]; momentum: number; weight_decay: number; losses: number[]; betas?: number[]; p?: number;
@@ -20,16 +20,6 @@ interface StepsRecord {
 }
 
 beforeAll(wasm);
-
-/** ||a - b|| / ||b|| */
-function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
 
 async function runSteps(name: 'sgd_steps' | 'nad_steps', override: { weightDecay?: number } = {}, engine: EngineChoice = 'tfjs') {
   const rec = readJson<StepsRecord>(join(REFERENCE, `${name}.json`));
