@@ -23,6 +23,11 @@ const DTYPES: Record<number, { dtype: DType; size: number }> = {
   [DataType.FLOAT16]: { dtype: 'float16', size: 2 },
 };
 
+/** The ONNX data type of a decoded dtype (the inverse of the table above). */
+export function onnxDataType(dtype: DType): number {
+  return Number(Object.entries(DTYPES).find(([, v]) => v.dtype === dtype)![0]);
+}
+
 /** Largest element count accepted for one tensor before any allocation (1 G elements). */
 export const MAX_ELEMENTS = 2 ** 30;
 

@@ -4,7 +4,7 @@
  * ReduceMean from opset 18).
  */
 import { onnx, type NodeProto, type TensorProto } from '../import/onnx-schema.js';
-import type { TensorValue } from '../import/tensor-data.js';
+import { onnxDataType, type TensorValue } from '../import/tensor-data.js';
 
 type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
 
@@ -69,13 +69,8 @@ export class GraphBuilder {
 
   /** Copies an initializer of the imported model. */
   initializer(name: string, v: TensorValue): void {
-    const types: Record<string, number> = {
-      float32: onnx.TensorProto.DataType.FLOAT, float64: onnx.TensorProto.DataType.DOUBLE, int32: onnx.TensorProto.DataType.INT32,
-      int64: onnx.TensorProto.DataType.INT64, uint8: onnx.TensorProto.DataType.UINT8, int8: onnx.TensorProto.DataType.INT8,
-      bool: onnx.TensorProto.DataType.BOOL, float16: onnx.TensorProto.DataType.FLOAT16,
-    };
     const d = v.data;
-    this.initializers.push({ name, dims: v.dims, dataType: types[v.dtype], rawData: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) });
+    this.initializers.push({ name, dims: v.dims, dataType: onnxDataType(v.dtype), rawData: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) });
   }
 
   reduceSum(x: string, axes: number[], keepdims: boolean): string {
