@@ -54,6 +54,16 @@ describe('bad models are refused cleanly', () => {
     await expectBadInput(['inspect', p], /node 'n0' has unsupported op type 'Einsum' \(supported: .*Conv/);
   });
 
+  it('one tensor used directly as a BatchNorm parameter and a running statistic: refused, naming both roles', async () => {
+    const p = join(dir, 'tied-bn.onnx');
+    writeFileSync(p, buildModel({
+      inputs: [{ name: 'x', dims: [1, 2, 4, 4] }], outputs: ['y'],
+      nodes: [{ op: 'BatchNormalization', inputs: ['x', 'ones', 'zeros', 'zeros', 'ones'], outputs: ['y'] }],
+      inits: [{ name: 'ones', dims: [2], float: [1, 1] }, { name: 'zeros', dims: [2], float: [0, 0] }],
+    }));
+    await expectBadInput(['inspect', p], /tied-bn\.onnx: node 'n0': initializer 'zeros' is used both as a bn-bias and a bn-mean/);
+  });
+
   it('external data pointing outside the folder', async () => {
     await expectBadInput(['inspect', externalWith('../../etc/passwd')], /leaves the model's folder/);
     await expectBadInput(['inspect', externalWith('/etc/passwd')], /leaves the model's folder/);

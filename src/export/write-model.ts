@@ -1,7 +1,8 @@
 /**
  * Writes trained values back into the original ONNX bytes and nothing else: initializers are edited at the
  * wire level (every other byte of the file is copied as it was), external data is inlined so the result
- * is one self-contained file, and provenance goes into metadata_props. No timestamps: reruns give the
+ * is one self-contained file, and provenance goes into metadata_props. The one structural edit: an
+ * Identity that forwarded a shared initializer (untie-initializers.ts) is replaced by its own initializer. No timestamps: reruns give the
  * same bytes.
  */
 import { closeSync, fsyncSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
@@ -26,9 +27,15 @@ export interface ModelEdits {
   metadata?: [string, string][];
   /** Extra graph outputs (float tensors), e.g. the taps a frozen teacher must return to onnxruntime. */
   extraOutputs?: string[];
+  /**
+   * Untied initializers (untie-initializers.ts): the Identity node producing each name is dropped and an
+   * initializer of that name is added, a copy of `source` (dtype, dims) holding `payload`.
+   */
+  materialize?: Map<string, { source: string; payload: Uint8Array }>;
 }
 
-const GRAPH_OUTPUT = 12;
+const GRAPH_NODE = 1, GRAPH_OUTPUT = 12;
+const NODE_OUTPUT = 2;
 
 /** ValueInfoProto { name, type { tensor_type { elem_type: FLOAT } } } */
 function floatOutput(name: string): Uint8Array {
@@ -37,11 +44,13 @@ function floatOutput(name: string): Uint8Array {
   return concatBytes([...lengthDelimited(1, new TextEncoder().encode(name)), ...lengthDelimited(2, typeProto)]);
 }
 
-function rewriteTensor(src: Uint8Array, f: WireField, payload: Uint8Array): Uint8Array[] {
+function rewriteTensor(src: Uint8Array, f: WireField, payload: Uint8Array, rename?: string): Uint8Array[] {
   const parts: Uint8Array[] = [];
+  if (rename !== undefined) parts.push(...lengthDelimited(TENSOR_NAME, new TextEncoder().encode(rename)));
   for (const tf of parseFields(src, f.dataStart, f.dataEnd)) {
     // Drop every form the values had (raw, typed, external) and write them once as raw_data.
     if (tf.no === TENSOR_RAW_DATA || tf.no === TENSOR_FLOAT_DATA || tf.no === TENSOR_EXTERNAL_DATA || tf.no === TENSOR_DATA_LOCATION) continue;
+    if (rename !== undefined && tf.no === TENSOR_NAME) continue;
     parts.push(src.subarray(tf.start, tf.end));
   }
   parts.push(...lengthDelimited(TENSOR_RAW_DATA, payload));
@@ -75,6 +84,8 @@ export function checkWireStructure(src: Uint8Array, where: string): void {
 /** Applies edits to ONNX model bytes. With no edits the result equals the input, byte for byte. */
 export function editModelBytes(src: Uint8Array, edits: ModelEdits): Uint8Array {
   const tensors = edits.tensors ?? new Map<string, Uint8Array>();
+  const materialize = edits.materialize ?? new Map<string, { source: string; payload: Uint8Array }>();
+  const sources = new Map<string, WireField | undefined>([...materialize.values()].map((m) => [m.source, undefined]));
   const metaKeys = new Set((edits.metadata ?? []).map(([k]) => k));
   const out: Uint8Array[] = [];
   const seen = new Set<string>();
@@ -82,8 +93,13 @@ export function editModelBytes(src: Uint8Array, edits: ModelEdits): Uint8Array {
     if (mf.no === MODEL_GRAPH && mf.wireType === 2) {
       const gparts: Uint8Array[] = [];
       for (const gf of parseFields(src, mf.dataStart, mf.dataEnd)) {
+        if (gf.no === GRAPH_NODE && gf.wireType === 2 && materialize.size > 0) {
+          const outs = parseFields(src, gf.dataStart, gf.dataEnd).filter((x) => x.no === NODE_OUTPUT);
+          if (outs.some((x) => materialize.has(fieldString(src, x)))) continue;
+        }
         if (gf.no === GRAPH_INITIALIZER && gf.wireType === 2) {
           const name = tensorName(src, gf);
+          if (sources.has(name)) sources.set(name, gf);
           const payload = tensors.get(name);
           if (payload) {
             gparts.push(...rewriteTensor(src, gf, payload));
@@ -92,6 +108,11 @@ export function editModelBytes(src: Uint8Array, edits: ModelEdits): Uint8Array {
           }
         }
         gparts.push(src.subarray(gf.start, gf.end));
+      }
+      for (const [name, m] of materialize) {
+        const from = sources.get(m.source);
+        if (!from) throw new Error(`initializer '${m.source}' not found while writing the model`);
+        gparts.push(...rewriteTensor(src, from, m.payload, name));
       }
       for (const o of edits.extraOutputs ?? []) gparts.push(...lengthDelimited(GRAPH_OUTPUT, floatOutput(o)));
       out.push(...lengthDelimited(MODEL_GRAPH, concatBytes(gparts)));
@@ -131,12 +152,17 @@ export function modelBytes(
     const d = v.data;
     tensors.set(name, new Uint8Array(d.buffer, d.byteOffset, d.byteLength).slice());
   }
+  const materialize = new Map<string, { source: string; payload: Uint8Array }>();
   for (const [name, w] of weights ?? []) {
     const v = model.initializers.get(name);
     if (!v || v.dtype !== 'float32' || v.data.length !== w.length) throw new Error(`weights for '${name}' do not match the initializer`);
-    tensors.set(name, f32Bytes(w));
+    if (!model.untied.has(name)) tensors.set(name, f32Bytes(w));
   }
-  const bytes = editModelBytes(model.bytes, { tensors, metadata, extraOutputs });
+  for (const [name, source] of model.untied) {
+    const w = weights?.get(name) ?? (model.initializers.get(name)!.data as Float32Array);
+    materialize.set(name, { source, payload: f32Bytes(w) });
+  }
+  const bytes = editModelBytes(model.bytes, { tensors, metadata, extraOutputs, materialize });
   if (bytes.length > MAX_INLINE_BYTES) throw new BadInputError(`${model.path}: the cleaned model would exceed 2 GB as one file (not supported)`);
   return bytes;
 }

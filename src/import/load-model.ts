@@ -9,6 +9,7 @@ import { BadInputError } from '../errors.js';
 import { onnx, type ModelProto, type TensorProto } from './onnx-schema.js';
 import { decodeTensor, toNumber, type TensorValue } from './tensor-data.js';
 import { checkWireStructure } from '../export/write-model.js';
+import { untieForwardedInitializers } from './untie-initializers.js';
 
 /** Refuse model files larger than this before reading them (ONNX's own protobuf limit is 2 GB). */
 export const MAX_MODEL_BYTES = 2 ** 31;
@@ -28,6 +29,8 @@ export interface LoadedModel {
   initializers: Map<string, TensorValue>;
   /** Initializers whose data lives in an external file, with the checked location. */
   external: Map<string, ExternalRef>;
+  /** Initializers split off a shared one (untie-initializers.ts): name -> the initializer it copies. */
+  untied: Map<string, string>;
   opset: number;
 }
 
@@ -130,5 +133,7 @@ export function loadModel(path: string): LoadedModel {
   }
   const opsetEntry = (proto.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
   const opset = opsetEntry ? toNumber(opsetEntry.version) : 1;
-  return { path, bytes, proto, initializers, external, opset };
+  const model: LoadedModel = { path, bytes, proto, initializers, external, untied: new Map(), opset };
+  untieForwardedInitializers(model);
+  return model;
 }

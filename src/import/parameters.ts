@@ -40,7 +40,10 @@ export function assignRoles(graph: Graph): Map<string, ParamRole> {
     const init = resolveInitializer(graph, input);
     if (!init) return;
     const prev = roles.get(init);
-    if (prev && prev !== role && (prev === 'conv-weight' || role === 'conv-weight')) {
+    const stat = (r: ParamRole) => r === 'bn-mean' || r === 'bn-var';
+    // A tensor that is both a weight and a running statistic cannot be trained (Identity-forwarded ones are
+    // untied at load time; a direct double use is refused).
+    if (prev && prev !== role && (prev === 'conv-weight' || role === 'conv-weight' || stat(prev) !== stat(role))) {
       throw new BadInputError(`${graph.file}: node '${nodeName}': initializer '${init}' is used both as a ${prev} and a ${role}`);
     }
     if (!prev) roles.set(init, role);
