@@ -1,8 +1,8 @@
 /**
  * A freshly initialised network exported by PyTorch shares one initializer between every BatchNorm's weight
  * and running_var (ones) and between biases and running means (zeros), forwarded through Identity nodes.
- * Training must treat them as the separate parameters they were: tied, SGD moved the running variance
- * with the scale until it went negative and the fine-tuned model answered NaN (the PreAct-18 benchmark).
+ * Training must treat them as the separate parameters they were: tied, one tensor was updated both as a
+ * scale and as a running variance, and the fine-tuned PreAct-18 of the benchmark answered NaN.
  */
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
