@@ -184,6 +184,38 @@ describe('onnxruntime engine: gradients of every op it differentiates', () => {
     });
   }
 
+  it('a tap whose attention map is all zero for one image (a blank image through a bias-free conv): finite, equal steps on both engines', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'nad-grad-')), 'zero-tap.onnx');
+    writeFileSync(path, buildModel({
+      inputs: [{ name: 'x', dims: [4, 1, 4, 4] }], outputs: ['logits'],
+      nodes: [{ op: 'Conv', inputs: ['x', 'w1'], outputs: ['a'], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } }, { op: 'Relu', inputs: ['a'], outputs: ['r'] },
+        { op: 'GlobalAveragePool', inputs: ['r'], outputs: ['g'] }, { op: 'Flatten', inputs: ['g'], outputs: ['f'] }, { op: 'Gemm', inputs: ['f', 'w3', 'b3'], outputs: ['logits'], attrs: { transB: 1 } }],
+      inits: [{ name: 'w1', dims: [2, 1, 3, 3], float: Array.from(randoms(18, 5)) }, { name: 'w3', dims: [3, 2], float: Array.from(randoms(6, 6)) }, { name: 'b3', dims: [3], float: [0, 0.1, 0.2] }],
+    }));
+    const x = randoms(64, 8);
+    x.fill(0, 0, 16); // image 0 is blank, so its tap 'a' is all zero and the map's norm is 0
+    const maps = [new Float32Array(64).fill(0.25)]; // a uniform normalised teacher map
+    const step = async (engine: EngineChoice) => {
+      const model = TrainableModel.fromFile(path, ['a']);
+      const before = model.variableState();
+      const sgd = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 0 });
+      const e = await createEngine(model, sgd, { choice: engine, distill: { betas: [1000], p: 2 } });
+      const l = await e.step({ nhwc: x, nchw: x, labels: Int32Array.from([0, 1, 2, 0]), n: 4 }, 0.1, maps);
+      e.sync();
+      await e.dispose();
+      const delta = new Map([...model.variableState()].map(([k, v]) => [k, v.map((w, i) => w - before.get(k)![i]!)]));
+      model.dispose();
+      return { loss: l.total, delta };
+    };
+    const ort = await step('onnxruntime'), ref = await step('tfjs');
+    expect(Number.isFinite(ort.loss)).toBe(true);
+    expect(Math.abs(ort.loss - ref.loss)).toBeLessThan(1e-5 * Math.abs(ref.loss));
+    for (const [k, d] of ref.delta) {
+      expect(d.every(Number.isFinite), k).toBe(true);
+      expect(relL2(ort.delta.get(k)!, d), k).toBeLessThan(1e-4);
+    }
+  });
+
   it('a graph the onnxruntime engine cannot differentiate: auto falls back to tfjs, --engine onnxruntime says why', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'nad-grad-')), 'many-groups.onnx');
     writeFileSync(path, buildModel({

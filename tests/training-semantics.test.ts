@@ -112,6 +112,25 @@ describe('training semantics match PyTorch', () => {
       expect(maxAbsDiff(grad, c.grad)).toBeLessThan(1e-4 * maxAbs(c.grad));
     }
   });
+
+  it('an all-zero feature map (a dead ReLU tap) gives a zero map and the gradient PyTorch gives (0 there, not NaN)', () => {
+    // torch 1.13: the NAD attention loss of these tensors, fs.grad after backward() (p = 1, then p = 2).
+    const torchGrad: Record<number, number[]> = {
+      1: [0, 0, 0, 0, 0, 0, 0, 0, 0.04169667512178421, 0.01808662712574005, 0, -0.09649783372879028, 0.04169667512178421, 0.01808662712574005, -0.09281554818153381, 0],
+      2: [0, 0, 0, 0, 0, 0, 0, 0, 0.12289111316204071, -0.00214262749068439, 0, -0.2069299966096878, 0.049156446009874344, -0.00857050996273756, -0.05554698780179024, 0],
+    };
+    for (const p of [1, 2]) {
+      const grad = tf.tidy(() => {
+        // Sample 0 is all zeros; sample 1 is not.
+        const fs = tf.tensor4d([0, 0, 0, 0, 0, 0, 0, 0, 0.5, 0.1, 0, 0.3, 0.2, 0.4, 0.1, 0], [2, 2, 2, 2]);
+        const ft = tf.tensor4d([1, 2, 3, 4, 4, 3, 2, 1, 1, 1, 1, 1, 0.5, 0.2, 0.3, 0.9], [2, 2, 2, 2]);
+        expect(maxAbs(attentionMap(fs, 1, p).dataSync().slice(0, 4))).toBe(0);
+        return Array.from(tf.grad((s: tf.Tensor) => attentionLoss(attentionMap(s, 1, p), attentionMap(ft, 1, p)))(fs).dataSync());
+      });
+      expect(grad.every(Number.isFinite), `p = ${p}: ${grad}`).toBe(true);
+      expect(maxAbsDiff(grad, torchGrad[p]!)).toBeLessThan(1e-6);
+    }
+  });
 });
 
 describe('train-mode BatchNormalization', () => {

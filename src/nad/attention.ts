@@ -14,10 +14,14 @@ export function attentionExponent(kind: AttentionKind, p: number): number {
 
 /** Normalised attention maps [N, H*W] of a feature map whose channel axis is `channelAxis`. */
 export function attentionMap(f: tf.Tensor, channelAxis: number, p: number): tf.Tensor2D {
-  const a = p === 1 ? tf.abs(f) : p === 2 ? tf.square(f) : tf.pow(tf.abs(f), p);
+  // |f| as f * sign(f): tfjs's abs gradient at exactly 0 is -1, PyTorch's is 0 (ReLU taps are full of zeros).
+  const abs = () => tf.mul(f, tf.sign(f));
+  const a = p === 1 ? abs() : p === 2 ? tf.square(f) : tf.pow(abs(), p);
   const m = tf.mean(a, channelAxis); // [N, H, W]
   const flat = m.reshape([m.shape[0]!, -1]) as tf.Tensor2D;
-  const norm = tf.sqrt(tf.sum(tf.square(flat), 1, true));
+  // The 1e-24 keeps the gradient finite for an all-zero map (a dead ReLU tap): sqrt'(0) is infinite and
+  // infinity x 0 is NaN, where PyTorch's norm backward gives 0. It moves no norm above ~1e-12.
+  const norm = tf.sqrt(tf.add(tf.sum(tf.square(flat), 1, true), 1e-24));
   return tf.div(flat, tf.add(norm, 1e-6)) as tf.Tensor2D;
 }
 

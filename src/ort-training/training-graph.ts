@@ -194,7 +194,9 @@ export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec)
       // d/dflat of s = flat / (|flat| + eps): ds / denom - flat * (ds . flat) / (|flat| * denom^2)
       const ds = b.one('Div', [b.one('Mul', [diff, b.scalar(2 * beta)]), b.countOf(diff, 1)]);
       const dot = b.reduceSum(b.one('Mul', [ds, flat]), [1], true);
-      const dflat = b.one('Sub', [b.one('Div', [ds, denom]), b.one('Mul', [flat, b.one('Div', [dot, b.one('Mul', [norm, b.one('Mul', [denom, denom])])])])]);
+      // |flat| clamped in this term only: for an all-zero map it is 0 / 0 (PyTorch's norm backward gives 0).
+      const safeNorm = b.one('Max', [norm, b.scalar(1e-12)]);
+      const dflat = b.one('Sub', [b.one('Div', [ds, denom]), b.one('Mul', [flat, b.one('Div', [dot, b.one('Mul', [safeNorm, b.one('Mul', [denom, denom])])])])]);
       const da = b.one('Reshape', [dflat, b.ints([-1, 1, h, w])]);
       const dt = p === 2
         ? b.one('Mul', [t, b.one('Mul', [da, b.scalar(2 / c)])])
