@@ -150,14 +150,17 @@ describe('onnxruntime engine: gradients of every op it differentiates', () => {
     return path;
   }
 
-  async function oneStep(path: string, engine: EngineChoice) {
-    const model = TrainableModel.fromFile(path);
-    const x = randoms(6 * 3 * 64, 7);
-    const nchw = nhwcToNchw(x, 6, 8, 8, 3); // x is read as NHWC; onnxruntime takes NCHW
+  /** One SGD step from the file's weights; by default on 6 random 8x8x3 images, plain cross-entropy. */
+  async function oneStep(path: string, engine: EngineChoice, nad?: { x: Float32Array; labels: Int32Array; taps: string[]; betas: number[]; maps: Float32Array[] }) {
+    const model = TrainableModel.fromFile(path, nad?.taps);
+    const x = nad?.x ?? randoms(6 * 3 * 64, 7);
+    const labels = nad?.labels ?? Int32Array.from([0, 1, 2, 3, 4, 0]);
+    const [c, h, w] = model.inputShape;
+    const nchw = nhwcToNchw(x, labels.length, h, w, c); // x is read as NHWC; onnxruntime takes NCHW
     const before = model.variableState();
     const sgd = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 0 });
-    const e = await createEngine(model, sgd, { choice: engine });
-    const l = await e.step({ nhwc: x, nchw, labels: Int32Array.from([0, 1, 2, 3, 4, 0]), n: 6 }, 0.1);
+    const e = await createEngine(model, sgd, { choice: engine, distill: nad && { betas: nad.betas, p: 2 } });
+    const l = await e.step({ nhwc: x, nchw, labels, n: labels.length }, 0.1, nad?.maps);
     e.sync();
     await e.dispose();
     const delta = new Map([...model.variableState()].map(([k, v]) => [k, v.map((w, i) => w - before.get(k)![i]!)]));
@@ -194,20 +197,9 @@ describe('onnxruntime engine: gradients of every op it differentiates', () => {
     }));
     const x = randoms(64, 8);
     x.fill(0, 0, 16); // image 0 is blank, so its tap 'a' is all zero and the map's norm is 0
-    const maps = [new Float32Array(64).fill(0.25)]; // a uniform normalised teacher map
-    const step = async (engine: EngineChoice) => {
-      const model = TrainableModel.fromFile(path, ['a']);
-      const before = model.variableState();
-      const sgd = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 0 });
-      const e = await createEngine(model, sgd, { choice: engine, distill: { betas: [1000], p: 2 } });
-      const l = await e.step({ nhwc: x, nchw: x, labels: Int32Array.from([0, 1, 2, 0]), n: 4 }, 0.1, maps);
-      e.sync();
-      await e.dispose();
-      const delta = new Map([...model.variableState()].map(([k, v]) => [k, v.map((w, i) => w - before.get(k)![i]!)]));
-      model.dispose();
-      return { loss: l.total, delta };
-    };
-    const ort = await step('onnxruntime'), ref = await step('tfjs');
+    // A uniform normalised teacher map.
+    const nad = { x, labels: Int32Array.from([0, 1, 2, 0]), taps: ['a'], betas: [1000], maps: [new Float32Array(64).fill(0.25)] };
+    const ort = await oneStep(path, 'onnxruntime', nad), ref = await oneStep(path, 'tfjs', nad);
     expect(Number.isFinite(ort.loss)).toBe(true);
     expect(Math.abs(ort.loss - ref.loss)).toBeLessThan(1e-5 * Math.abs(ref.loss));
     for (const [k, d] of ref.delta) {

@@ -2,8 +2,8 @@
  * Writes trained values back into the original ONNX bytes and nothing else: initializers are edited at the
  * wire level (every other byte of the file is copied as it was), external data is inlined so the result
  * is one self-contained file, and provenance goes into metadata_props. The one structural edit: an
- * Identity that forwarded a shared initializer (untie-initializers.ts) is replaced by its own initializer. No timestamps: reruns give the
- * same bytes.
+ * Identity that forwarded a shared initializer (untie-initializers.ts) is replaced by its own initializer.
+ * No timestamps: reruns give the same bytes.
  */
 import { closeSync, fsyncSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';

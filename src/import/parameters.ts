@@ -33,6 +33,11 @@ export function resolveInitializer(graph: Graph, name: string): string | undefin
   return undefined;
 }
 
+/** BatchNormalization running statistics: updated by training, never by a gradient. */
+function isRunningStatistic(role: ParamRole): boolean {
+  return role === 'bn-mean' || role === 'bn-var';
+}
+
 export function assignRoles(graph: Graph): Map<string, ParamRole> {
   const roles = new Map<string, ParamRole>();
   const set = (nodeName: string, input: string | undefined, role: ParamRole) => {
@@ -40,10 +45,9 @@ export function assignRoles(graph: Graph): Map<string, ParamRole> {
     const init = resolveInitializer(graph, input);
     if (!init) return;
     const prev = roles.get(init);
-    const stat = (r: ParamRole) => r === 'bn-mean' || r === 'bn-var';
     // A tensor that is both a weight and a running statistic cannot be trained (Identity-forwarded ones are
     // untied at load time; a direct double use is refused).
-    if (prev && prev !== role && (prev === 'conv-weight' || role === 'conv-weight' || stat(prev) !== stat(role))) {
+    if (prev && prev !== role && (prev === 'conv-weight' || role === 'conv-weight' || isRunningStatistic(prev) !== isRunningStatistic(role))) {
       throw new BadInputError(`${graph.file}: node '${nodeName}': initializer '${init}' is used both as a ${prev} and a ${role}`);
     }
     if (!prev) roles.set(init, role);
@@ -81,7 +85,7 @@ export function createParameters(graph: Graph): Map<string, Parameter> {
       t.dispose();
       t = nhwc;
     }
-    const trainable = role !== 'bn-mean' && role !== 'bn-var';
+    const trainable = !isRunningStatistic(role);
     params.set(name, { name, role, trainable, variable: tf.variable(t, trainable), onnxDims: v.dims });
     t.dispose();
   }

@@ -28,8 +28,8 @@ export interface FoldedConv {
 export function findFoldedConvs(graph: Graph): FoldedConv[] {
   const out: FoldedConv[] = [];
   const outputs = new Set(graph.outputs.map((o) => o.name));
-  // PyTorch's exporter shares one initializer between tensors with equal values (untrained models); a
-  // shared weight or bias cannot take two different restored normalisations, so such convs stay as they are.
+  // A weight or bias read directly by two nodes (tied) cannot take two different restored normalisations,
+  // so such convs stay as they are. (PyTorch's Identity-forwarded sharing is untied at load time.)
   const uses = new Map<string, number>();
   for (const n of graph.nodes) {
     if (n.opType === 'Identity') continue; // counted where its output is used

@@ -122,7 +122,7 @@ export class TrainableModel {
   /** Trainable values of the ONNX file (restored BatchNorms not counted). */
   parameterCount(): number {
     let n = 0;
-    for (const p of this.params.values()) if (!p.synthetic && p.role !== 'bn-mean' && p.role !== 'bn-var') n += p.variable.size;
+    for (const p of this.params.values()) if (!p.synthetic && p.trainable) n += p.variable.size;
     return n;
   }
 

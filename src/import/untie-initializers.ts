@@ -7,7 +7,6 @@
  * (PyTorch's parameter name); the exporter writes it so (write-model.ts) and drops the Identity node.
  */
 import type { LoadedModel } from './load-model.js';
-import type { TensorValue } from './tensor-data.js';
 
 /** Mutates the decoded model: drops the forwarding Identity nodes, adds their outputs as initializers. */
 export function untieForwardedInitializers(model: LoadedModel): void {
@@ -21,15 +20,11 @@ export function untieForwardedInitializers(model: LoadedModel): void {
     const root = src !== undefined ? (model.untied.get(src) ?? src) : undefined;
     const value = root !== undefined ? model.initializers.get(root) : undefined;
     if (value?.dtype === 'float32' && out && n.output!.length === 1 && !outputs.has(out) && !model.initializers.has(out)) {
-      model.initializers.set(out, copy(value));
+      model.initializers.set(out, value); // nothing writes to decoded initializers: the values can be shared
       model.untied.set(out, root!);
       continue;
     }
     keep.push(n);
   }
   g.node = keep;
-}
-
-function copy(v: TensorValue): TensorValue {
-  return { ...v, dims: [...v.dims], data: v.data.slice() } as TensorValue;
 }
