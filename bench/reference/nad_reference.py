@@ -1,8 +1,10 @@
 """PyTorch reference of the procedure nad-onnx implements (NAD, Li et al. 2021), written from the paper and
 ../shared/NOTES.md, run with Debian's torch on the PyTorch state dict (real BatchNorm layers, not the ONNX
-file). Same subset selection as nad-onnx (mulberry32 permutation, seed ^ 0x5eed), same defaults.
+file). Same subset selection as nad-onnx (mulberry32 permutation, seed ^ 0x5eed), same defaults. With
+--stream shared the batch order and every crop, flip and cutout also come from nad-onnx's mulberry32 stream
+(checked by --self-test against dist/), so a same-seed comparison differs only by numerics and parametrisation.
 
-  /usr/bin/python3 bench/reference/nad_reference.py --arch wrn16_1 --in-ch 3 --state-dict fixtures/cifar/wrn16_1_badnets.pt \
+  /usr/bin/python3 bench/reference/nad_reference.py --arch wrn16_1 --in-ch 3 --state-dict fixtures/cifar/wrn16_1_badnets.pt [--stream shared] \
       --data <cifar>/train --ratio 0.05 --test <cifar>/test --trigger grid --target 0 --seed 0 --json out.json
 
 Prints a JSON object: before / teacher / after metrics (acc, acc_all, asr, ra), per-epoch losses and the
@@ -106,12 +108,48 @@ def augment_loop(x, gen):
     return out
 
 
+def augment_shared(x, rng):
+    """The same crops, flips and cutouts as src/data/augment.ts, drawn from the same mulberry32 stream in the
+    same order (per image: dy, dx, flip, cutout y, cutout x), so a same-seed run sees the same batches."""
+    n, c, h, w = x.shape
+    xp = F.pad(x, (4, 4, 4, 4))
+    out = torch.empty_like(x)
+    for i in range(n):
+        dy = rng.int(9) - 4; dx = rng.int(9) - 4
+        fl = rng.next() < 0.5
+        o = xp[i, :, 4 + dy:4 + dy + h, 4 + dx:4 + dx + w]
+        o = o.flip(2) if fl else o.clone()
+        cy = rng.int(h); cx = rng.int(w)
+        o[:, max(0, cy - 1):min(h, cy + 1), max(0, cx - 1):min(w, cx + 1)] = 0
+        out[i] = o
+    return out
+
+
+def shared_stream_matches_nad_onnx():
+    """Runs nad-onnx's own Rng and augmentBatch (dist/, after `npx tsc`) on a fixed batch and compares."""
+    import subprocess
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
+    js = ("import { Rng } from './dist/data/random.js'; import { augmentBatch, NAD_AUGMENT } from './dist/data/augment.js';"
+          "const r = new Rng(1), p = r.permutation(2500), x = Float32Array.from({ length: 64 * 32 * 32 * 3 }, (_, i) => (i % 251) / 251);"
+          "const a = augmentBatch(x, 64, 32, 32, 3, NAD_AUGMENT, r), b = augmentBatch(x, 64, 32, 32, 3, NAD_AUGMENT, r);"
+          "process.stdout.write(JSON.stringify({ p: Array.from(p), a: Array.from(a), b: Array.from(b), s: r.state }));")
+    d = json.loads(subprocess.run(['node', '--input-type=module', '-e', js], cwd=root, capture_output=True, check=True, text=True).stdout)
+    rng = Rng(1)
+    ok = rng.permutation(2500) == d['p']
+    x = torch.tensor((np.arange(64 * 32 * 32 * 3) % 251) / 251, dtype=torch.float32).reshape(64, 32, 32, 3).permute(0, 3, 1, 2)
+    for k in 'ab':
+        ok = ok and np.array_equal(augment_shared(x, rng).permute(0, 2, 3, 1).reshape(-1).numpy(), np.array(d[k], dtype=np.float32))
+    return ok and rng.s == d['s']
+
+
 def at(fm, p):
     am = torch.pow(torch.abs(fm), p).mean(dim=1)
     return am / (torch.norm(am, dim=(1, 2), keepdim=True) + 1e-6)
 
 
-def train(model, x, y, epochs, args, gen, teacher=None, betas=None):
+def train(model, x, y, epochs, args, gen, teacher=None, betas=None, rng=None):
+    """gen: torch's generator (--stream torch); rng: a mulberry32 stream (--stream shared) that replaces it
+    for the batch order and the augmentation, as nad-onnx draws them."""
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=1e-4, nesterov=True)
     hist, images, secs = [], 0, 0.0
     if teacher is not None:
@@ -121,14 +159,14 @@ def train(model, x, y, epochs, args, gen, teacher=None, betas=None):
         for g in opt.param_groups:
             g['lr'] = lr
         model.train()
-        perm = torch.randperm(len(y), generator=gen)
+        perm = torch.tensor(rng.permutation(len(y))) if rng else torch.randperm(len(y), generator=gen)
         tot, n_seen = 0.0, 0
         t0 = time.time()
         for i in range(0, len(y), args.batch):
             b = perm[i:i + args.batch]
             if len(b) < 2:
                 continue
-            xb = augment(x[b], gen)
+            xb = augment_shared(x[b], rng) if rng else augment(x[b], gen)
             if teacher is None:
                 loss = F.cross_entropy(model(xb), y[b])
             else:
@@ -150,6 +188,7 @@ def main():
         x = torch.rand(64, 3, 32, 32)
         a = augment(x, torch.Generator().manual_seed(1)); b = augment_loop(x, torch.Generator().manual_seed(1))
         print('vectorised augmentation equals the loop:', bool(torch.equal(a, b)))
+        print('--stream shared draws what nad-onnx draws:', shared_stream_matches_nad_onnx())
         return
     ap = argparse.ArgumentParser()
     ap.add_argument('--arch', default='wrn16_1'); ap.add_argument('--in-ch', type=int, default=3); ap.add_argument('--width', type=int, default=0)
@@ -159,6 +198,9 @@ def main():
     ap.add_argument('--lr', type=float, default=0.1); ap.add_argument('--lr-drop-epoch', type=int, default=2)
     ap.add_argument('--batch', type=int, default=64); ap.add_argument('--p', type=float, default=2.0); ap.add_argument('--betas', default='')
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--json', default='')
+    ap.add_argument('--stream', choices=['torch', 'shared'], default='torch',
+                    help="batch order and augmentation from torch's generator, or from nad-onnx's mulberry32 stream "
+                         "(teacher seed+1, distillation seed+2, as src/clean.ts seeds them)")
     args = ap.parse_args()
     t_start = time.time()
     torch.set_num_threads(args.threads)
@@ -177,13 +219,14 @@ def main():
     load_s = time.time() - t0
     t0 = time.time(); before = metrics(model, xt, yt, args.target); eval_s = time.time() - t0
     teacher = copy.deepcopy(model)
-    th, t_ips = train(teacher, x, y, args.teacher_epochs, args, gen)
+    shared = args.stream == 'shared'
+    th, t_ips = train(teacher, x, y, args.teacher_epochs, args, gen, rng=Rng(args.seed + 1) if shared else None)
     tm = metrics(teacher, xt, yt, args.target)
     n_taps = len(model(x[:2], with_taps=True)[1])
     betas = [float(b) for b in args.betas.split(',')] if args.betas else [500.0] + [1000.0] * (n_taps - 1)
-    nh, n_ips = train(model, x, y, args.epochs, args, gen, teacher=teacher, betas=betas)
+    nh, n_ips = train(model, x, y, args.epochs, args, gen, teacher=teacher, betas=betas, rng=Rng(args.seed + 2) if shared else None)
     after = metrics(model, xt, yt, args.target)
-    res = {'seed': args.seed, 'train_images': len(y), 'test_images': len(yt), 'before': before, 'teacher': tm, 'after': after,
+    res = {'seed': args.seed, 'stream': args.stream, 'train_images': len(y), 'test_images': len(yt), 'before': before, 'teacher': tm, 'after': after,
            'losses': {'teacher': th, 'nad': nh}, 'images_per_s': {'teacher': t_ips, 'nad': n_ips, 'eval': (len(yt) + int((yt != args.target).sum())) / eval_s},
            'load_s': load_s, 'total_s': time.time() - t_start, 'threads': args.threads, 'torch': torch.__version__,
            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
