@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '../src/tf.js';
 import { onnx } from '../src/import/onnx-schema.js';
+import { parameterToOnnx } from '../src/import/parameters.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { cli, isOneLineError } from './helpers/cli.js';
 import { FIXTURES, fmnist, maxAbs, maxAbsDiff, modelPath, wasm } from './helpers/fixtures.js';
@@ -63,6 +64,36 @@ describe('restoring folded BatchNorms', () => {
     for (const [k, v] of w0) expect(maxAbsDiff(w1.get(k)!, v), k).toBeLessThan(1e-4 * Math.max(1e-3, maxAbs(v)));
     x.dispose();
     model.dispose();
+  });
+});
+
+describe('restored convolutions train at about PyTorch\'s pace', () => {
+  // Behind a BatchNorm, SGD's relative step on a conv weight goes as lr/|W|^2, so the restored W' should
+  // have PyTorch's channel norms. The unfused export of the same network holds PyTorch's real conv weights.
+  it('puts each restored layer\'s effective learning rate within 2x of PyTorch\'s (median over channels)', () => {
+    const folded = TrainableModel.fromFile(modelPath('wrn16_1'));
+    const unfused = TrainableModel.fromFile(modelPath('wrn16_1_unfused'));
+    const d = fmnist('train', 64);
+    const x = tf.tensor4d(d.x, [d.n, d.h, d.w, d.c]);
+    const restored = folded.restoreFoldedBatchNorm(x);
+    const convs = (m: TrainableModel) => m.graph.nodes.filter((n) => n.opType === 'Conv');
+    const norms = (m: TrainableModel, name: string) => {
+      const p = m.params.get(name)!;
+      const v = parameterToOnnx(p), co = p.onnxDims[0]!, per = v.length / co;
+      return Array.from({ length: co }, (_, c) => Math.hypot(...v.subarray(c * per, (c + 1) * per)));
+    };
+    const median = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1]!;
+    expect(restored.length).toBe(6);
+    for (const f of restored) {
+      const i = convs(folded).findIndex((n) => n.name === f.node);
+      const truth = norms(unfused, convs(unfused)[i]!.inputs[1]!), ours = norms(folded, f.weight);
+      const factor = median(truth.map((t, c) => (t / ours[c]!) ** 2)); // our effective lr / PyTorch's
+      expect(factor, f.node).toBeGreaterThan(0.5);
+      expect(factor, f.node).toBeLessThan(2);
+    }
+    x.dispose();
+    folded.dispose();
+    unfused.dispose();
   });
 });
 

@@ -2,12 +2,17 @@
  * PyTorch's exporter folds a BatchNorm into the Conv before it (W_f = W * g/s, b_f = beta - g*mu/s), so the
  * imported graph trains without that normalisation, and NAD on it does not behave like NAD in PyTorch
  * (measured: README "Folded BatchNorm"). For training we restore one: the conv runs as z = conv(x, W') and
- * is followed by a BatchNorm whose statistics come from the clean data, set so that the eval-mode output
- * is unchanged at the start:
- *   sigma, mu = per-channel std and mean of conv(x, W_f) over calibration images
- *   W' = W_f / sigma, running_mean = mu / sigma, running_var = 1, gamma = sigma * sqrt(1 + eps), beta = b_f + mu
- * (the unit-variance choice of W' scale is ours: the original scale is not recoverable). On export the
- * BatchNorm is folded back with PyTorch's formula, so the written graph is the original one.
+ * is followed by a BatchNorm set so that the eval-mode output is unchanged at the start:
+ *   W' = k * W_f per output channel, mu, sigma = mean and std of conv(x, W_f) over calibration images,
+ *   running_mean = k * mu, running_var = (k * sigma)^2, gamma = sqrt(running_var + eps) / k, beta = b_f + mu.
+ * The split of W_f into PyTorch's W and g/s is not recoverable, but it matters: behind a BatchNorm the output
+ * does not depend on |W|, so the gradient scales as 1/|W| and SGD's relative step as lr/|W|^2. k sets every
+ * restored channel's norm to the median per-channel norm of the convolutions the exporter left alone (their
+ * scale is PyTorch's own, grown under the same training): on the CIFAR WRN-16-1 fixture that puts the
+ * effective learning rate of the restored convs within a median factor 1.3 of PyTorch's, where a
+ * unit-output-variance W' (k = 1/sigma) was 1.7-10.7x too fast (bench/README.md). A graph whose every conv
+ * was folded has no such reference; there k = 1/sigma (unit output variance). On export the BatchNorm is
+ * folded back with PyTorch's formula (k cancels), so the written graph is the original one.
  */
 import * as tf from '../tf.js';
 import type { Graph } from './graph.js';
@@ -67,6 +72,7 @@ export function restoreFoldedBatchNorm(
       return { mean: tf.keep(mean), variance: tf.keep(variance) };
     });
   });
+  const target = referenceChannelNorm(params, new Set(folded.map((f) => f.weight)));
   folded.forEach((f, i) => {
     const w = params.get(f.weight)!, b = params.get(f.bias)!;
     const { mean: yMean, variance } = stats[i]!;
@@ -74,12 +80,18 @@ export function restoreFoldedBatchNorm(
       // Channels that never vary (dead) keep sigma 1 so nothing divides by zero.
       const sigma = tf.where(tf.greater(variance, 1e-12), tf.sqrt(variance), tf.onesLike(variance));
       const mu = tf.sub(yMean, b.variable); // statistics of conv(x, W_f) without its bias
-      w.variable.assign(tf.div(w.variable, sigma)); // [KH,KW,Ci,Co] / per-Co sigma
+      // Per output channel: the norm-matching k where there is a reference and the channel has weights, else 1/sigma.
+      const norm = channelNorms(w.variable);
+      const unit = tf.div(1, sigma);
+      const k = target === undefined ? unit : tf.where(tf.greater(norm, 1e-12), tf.div(target, tf.maximum(norm, 1e-12)), unit);
+      const ks = tf.mul(k, sigma);
+      const runningVar = tf.square(ks);
+      w.variable.assign(tf.mul(w.variable, k)); // [KH,KW,Ci,Co] * per-Co k
       const bn: RestoredBatchNorm = {
-        gamma: tf.variable(tf.mul(sigma, Math.sqrt(1 + EPS)), true),
+        gamma: tf.variable(tf.div(tf.sqrt(tf.add(runningVar, EPS)), k), true),
         beta: tf.variable(tf.add(b.variable, mu), true),
-        mean: tf.variable(tf.div(mu, sigma), false),
-        variance: tf.variable(tf.onesLike(sigma), false),
+        mean: tf.variable(tf.mul(mu, k), false),
+        variance: tf.variable(runningVar, false),
         gammaName: `${f.bias}#restored_gamma`,
         betaName: `${f.bias}#restored_beta`,
         meanName: `${f.bias}#restored_mean`,
@@ -100,6 +112,28 @@ export function restoreFoldedBatchNorm(
     stats[i]!.variance.dispose();
   });
   return folded;
+}
+
+/** L2 norm of each output channel of a conv weight in tfjs layout [KH, KW, Ci/group, Co]. */
+function channelNorms(w: tf.Tensor): tf.Tensor1D {
+  return tf.sqrt(tf.sum(tf.square(w), [0, 1, 2])) as tf.Tensor1D;
+}
+
+/**
+ * The median per-output-channel weight norm over the convolutions not being restored (their scale is the
+ * one PyTorch trained), or undefined when every convolution was folded.
+ */
+export function referenceChannelNorm(params: Map<string, Parameter>, restoring: Set<string>): number | undefined {
+  const norms: number[] = [];
+  for (const p of params.values()) {
+    if (p.role !== 'conv-weight' || restoring.has(p.name) || p.variable.rank !== 4) continue;
+    const n = tf.tidy(() => channelNorms(p.variable).dataSync());
+    for (const v of n) if (v > 1e-12) norms.push(v);
+  }
+  if (norms.length === 0) return undefined;
+  norms.sort((a, b) => a - b);
+  const m = norms.length >> 1;
+  return norms.length % 2 ? norms[m]! : (norms[m - 1]! + norms[m]!) / 2;
 }
 
 /** Folds a restored BatchNorm back into ONNX weight and bias values (PyTorch's fusion formula). */
