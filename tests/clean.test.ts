@@ -17,8 +17,9 @@ import { schemaErrors } from './helpers/schemas.js';
 const dir = mkdtempSync(join(tmpdir(), 'nad-clean-'));
 const DATA = join(FIXTURES, 'data', 'fmnist-clean');
 const TEST = join(FIXTURES, 'data', 'fmnist-test.npz');
-/** The README quick start, as committed there. */
-const QUICK = ['--batch', '32', '--lr', '0.03', '--lr-drop-epoch', '1', '--teacher-epochs', '2', '--epochs', '2', '--betas', '250,500,500'];
+/** The README quick start, as committed there: the NAD defaults, shortened to 2 + 2 epochs. */
+const QUICK_MODEL = 'wrn16_1_nad';
+const QUICK = ['--lr-drop-epoch', '1', '--teacher-epochs', '2', '--epochs', '2'];
 
 beforeAll(wasm);
 
@@ -26,7 +27,7 @@ describe('clean (quick start)', () => {
   it('lowers ASR by at least half, keeps acc_all within 5 points, writes a verified model', async () => {
     const out = join(dir, 'quick.clean.onnx');
     const report = join(dir, 'quick.json');
-    const r = await cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--test', TEST, '--trigger', 'grid', '--target', '0', ...QUICK, '--out', out, '--report', report, '--json']);
+    const r = await cli(['clean', modelPath(QUICK_MODEL), '--data', DATA, '--test', TEST, '--trigger', 'grid', '--target', '0', ...QUICK, '--out', out, '--report', report, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
     expect(schemaErrors('clean-report.schema.json', rep)).toBe('');
@@ -45,8 +46,13 @@ describe('clean (quick start)', () => {
     const meta = Object.fromEntries(m.metadataProps!.map((p) => [p.key, p.value]));
     expect(meta['nad-onnx.method']).toBe('neural-attention-distillation');
     expect(meta['nad-onnx.source_sha256']).toBe(rep.model.sha256);
-    const src = onnx.ModelProto.decode(readFileSync(modelPath('wrn16_1')));
+    const src = onnx.ModelProto.decode(readFileSync(modelPath(QUICK_MODEL)));
     expect(m.graph!.node!.map((n) => n.opType)).toEqual(src.graph!.node!.map((n) => n.opType));
+  });
+
+  it('is the command the README shows', () => {
+    const readme = readFileSync(join(FIXTURES, '..', 'README.md'), 'utf8').replace(/\\\n\s+/g, '');
+    expect(readme).toContain(`nad-onnx clean fixtures/models/${QUICK_MODEL}.onnx --data fixtures/data/fmnist-clean --test fixtures/data/fmnist-test.npz --trigger grid --target 0 ${QUICK.join(' ')} `);
   });
 });
 
