@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '../src/tf.js';
 import { onnx } from '../src/import/onnx-schema.js';
 import { parameterToOnnx } from '../src/import/parameters.js';
+import { calibrationMoments, findFoldedConvs } from '../src/import/restore-batchnorm.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { cli, isOneLineError } from './helpers/cli.js';
 import { FIXTURES, fmnist, maxAbs, maxAbsDiff, modelPath, wasm } from './helpers/fixtures.js';
@@ -68,6 +69,35 @@ describe('restoring folded BatchNorms', () => {
     expect(maxAbsDiff(before, after)).toBeLessThan(1e-4 * maxAbs(before));
     const w1 = model.exportWeights();
     for (const [k, v] of w0) expect(maxAbsDiff(w1.get(k)!, v), k).toBeLessThan(1e-4 * Math.max(1e-3, maxAbs(v)));
+    x.dispose();
+    model.dispose();
+  });
+});
+
+describe('calibration statistics', () => {
+  it('accumulated chunk by chunk equal a float64 two-pass computation over all images at once', () => {
+    const model = TrainableModel.fromFile(modelPath('wrn16_1'));
+    const d = fmnist('train', 100); // 32 + 32 + 32 + 4
+    const x = tf.tensor4d(d.x, [d.n, d.h, d.w, d.c]);
+    const outputs = findFoldedConvs(model.graph).map((f) => f.output);
+    const chunked = calibrationMoments(model.runner, outputs, x);
+    const whole = tf.tidy(() => {
+      const r = model.runner.run(x, { training: false, capture: outputs });
+      return outputs.map((o) => {
+        const t = r.captured.get(o)!.t, v = t.dataSync(), ch = t.shape[3]!, count = v.length / ch;
+        const mean = new Array<number>(ch).fill(0), variance = new Array<number>(ch).fill(0);
+        for (let i = 0; i < v.length; i++) mean[i % ch]! += v[i]! / count;
+        for (let i = 0; i < v.length; i++) variance[i % ch]! += (v[i]! - mean[i % ch]!) ** 2 / count;
+        return { mean, variance };
+      });
+    });
+    expect(outputs.length).toBe(6);
+    chunked.forEach((c, i) => {
+      expect(maxAbsDiff(Array.from(c.mean.dataSync()), whole[i]!.mean)).toBeLessThan(1e-4 * Math.max(1, maxAbs(whole[i]!.mean)));
+      expect(maxAbsDiff(Array.from(c.variance.dataSync()), whole[i]!.variance)).toBeLessThan(1e-4 * Math.max(1, maxAbs(whole[i]!.variance)));
+      c.mean.dispose();
+      c.variance.dispose();
+    });
     x.dispose();
     model.dispose();
   });
