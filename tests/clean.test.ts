@@ -64,7 +64,9 @@ describe('restoring folded BatchNorms', () => {
     const x = tf.tensor4d(d.x, [d.n, d.h, d.w, d.c]);
     const before = tf.tidy(() => Array.from(model.forward(x, { training: false }).logits.dataSync()));
     const w0 = model.exportWeights();
+    const count = model.parameterCount();
     expect(model.restoreFoldedBatchNorm(x).length).toBe(6); // bn2 of each of the six blocks
+    expect(model.parameterCount()).toBe(count); // the file's parameters, whatever is frozen while restored
     const after = tf.tidy(() => Array.from(model.forward(x, { training: false }).logits.dataSync()));
     expect(maxAbsDiff(before, after)).toBeLessThan(1e-4 * maxAbs(before));
     const w1 = model.exportWeights();

@@ -34,7 +34,7 @@ export function resolveInitializer(graph: Graph, name: string): string | undefin
 }
 
 /** BatchNormalization running statistics: updated by training, never by a gradient. */
-function isRunningStatistic(role: ParamRole): boolean {
+export function isRunningStatistic(role: ParamRole): boolean {
   return role === 'bn-mean' || role === 'bn-var';
 }
 

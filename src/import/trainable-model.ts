@@ -5,7 +5,7 @@ import { buildGraph, imageInputShape, type Graph } from './graph.js';
 import { GraphRunner, type RunResult } from './interpreter.js';
 import { loadModel, type LoadedModel } from './load-model.js';
 import type { RunningStatUpdate, Value } from './ops/op-types.js';
-import { convWeightToOnnx, createParameters, parameterToOnnx, type Parameter } from './parameters.js';
+import { convWeightToOnnx, createParameters, isRunningStatistic, parameterToOnnx, type Parameter } from './parameters.js';
 import { findTaps, namedTaps, type Tap } from './taps.js';
 import { foldBack, restoreFoldedBatchNorm, type FoldedConv } from './restore-batchnorm.js';
 
@@ -122,7 +122,8 @@ export class TrainableModel {
   /** Trainable values of the ONNX file (restored BatchNorms not counted). */
   parameterCount(): number {
     let n = 0;
-    for (const p of this.params.values()) if (!p.synthetic && p.trainable) n += p.variable.size;
+    // By role, not by p.trainable: a restored conv's own bias is frozen while restored but is still the file's.
+    for (const p of this.params.values()) if (!p.synthetic && !isRunningStatistic(p.role)) n += p.variable.size;
     return n;
   }
 
