@@ -95,31 +95,33 @@ def augment(x, gen):
 def augment_loop(x, gen):
     """The per-sample version, kept to check the vectorised one (python3 nad_reference.py --self-test)."""
     n, c, h, w = x.shape
-    xp = F.pad(x, (4, 4, 4, 4))
     dy = torch.randint(0, 9, (n,), generator=gen); dx = torch.randint(0, 9, (n,), generator=gen)
     fl = torch.rand(n, generator=gen) < 0.5
     cy = torch.randint(0, h, (n,), generator=gen); cx = torch.randint(0, w, (n,), generator=gen)
-    out = torch.empty_like(x)
-    for i in range(n):
-        o = xp[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
-        o = o.flip(2) if fl[i] else o.clone()
-        o[:, max(0, cy[i] - 1):min(h, cy[i] + 1), max(0, cx[i] - 1):min(w, cx[i] + 1)] = 0
-        out[i] = o
-    return out
+    return apply_draws(x, [(int(dy[i]), int(dx[i]), bool(fl[i]), int(cy[i]), int(cx[i])) for i in range(n)])
 
 
 def augment_shared(x, rng):
     """The same crops, flips and cutouts as src/data/augment.ts, drawn from the same mulberry32 stream in the
     same order (per image: dy, dx, flip, cutout y, cutout x), so a same-seed run sees the same batches."""
     n, c, h, w = x.shape
+    draws = []
+    for _ in range(n):
+        dy = rng.int(9); dx = rng.int(9)  # nad-onnx's shift + 4: an offset into the 4-padded image
+        fl = rng.next() < 0.5
+        draws.append((dy, dx, fl, rng.int(h), rng.int(w)))
+    return apply_draws(x, draws)
+
+
+def apply_draws(x, draws):
+    """Per image (dy, dx, flip, cy, cx): crop at offset (dy, dx) of the zero-padded image, flip, 2x2 cutout
+    (the NAD code's Cutout(1, 3) clips y +- length // 2)."""
+    n, c, h, w = x.shape
     xp = F.pad(x, (4, 4, 4, 4))
     out = torch.empty_like(x)
-    for i in range(n):
-        dy = rng.int(9) - 4; dx = rng.int(9) - 4
-        fl = rng.next() < 0.5
-        o = xp[i, :, 4 + dy:4 + dy + h, 4 + dx:4 + dx + w]
+    for i, (dy, dx, fl, cy, cx) in enumerate(draws):
+        o = xp[i, :, dy:dy + h, dx:dx + w]
         o = o.flip(2) if fl else o.clone()
-        cy = rng.int(h); cx = rng.int(w)
         o[:, max(0, cy - 1):min(h, cy + 1), max(0, cx - 1):min(w, cx + 1)] = 0
         out[i] = o
     return out
