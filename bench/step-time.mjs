@@ -6,8 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { TrainableModel, useBackend } from '../dist/index.js';
-import { Sgd } from '../dist/nad/sgd.js';
-import { TfjsEngine } from '../dist/nad/tfjs-engine.js';
+import { Sgd } from '../dist/training/optimizers/sgd.js';
+import { TfjsEngine } from '../dist/training/tfjs-engine.js';
+import { ParameterStore } from '../dist/training/parameter-store.js';
+import { plainStep } from '../dist/training/steps.js';
+import { crossEntropyTerm } from '../dist/training/loss/cross-entropy.js';
+import { attentionDistillationTerm, teacherTapInput } from '../dist/training/loss/attention-distillation.js';
 import { OrtEngine } from '../dist/ort-training/ort-engine.js';
 import { nhwcToNchw } from '../dist/verify/onnx-runtime.js';
 
@@ -21,18 +25,22 @@ const nchw = nhwcToNchw(nhwc, n, h, w, c);
 const labels = Int32Array.from({ length: n }, (_, i) => i % model.numClasses);
 const calib = tf.tensor4d(nhwc, [n, h, w, c]);
 const restored = model.restoreFoldedBatchNorm(calib).length;
-const distill = mode === 'nad' ? { betas: model.taps.map((_, i) => (i ? 1000 : 500)), p: 2 } : undefined;
-const maps = distill ? model.taps.map((t) => new Float32Array(n * t.shape[1] * t.shape[2]).fill(1 / Math.sqrt(t.shape[1] * t.shape[2]))) : undefined;
+const nad = mode === 'nad';
+const terms = [crossEntropyTerm(model.numClasses), ...(nad ? model.taps.map((t, k) => attentionDistillationTerm(k, t.name, t.shape, k ? 1000 : 500, 2)) : [])];
+// A constant teacher tap (a uniform attention map), as the frozen teacher's output would be fed.
+const extras = nad ? Object.fromEntries(model.taps.map((t, k) => [teacherTapInput(k), new Float32Array(n * t.shape[0] * t.shape[1] * t.shape[2]).fill(1)])) : undefined;
+const store = new ParameterStore(model);
 const sgd = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
 const profDir = process.env.PROFILE && engineName === 'onnxruntime' ? mkdtempSync(join(tmpdir(), 'nad-prof-')) : undefined;
 // ORT_SESSION='{"executionMode":"parallel","interOpNumThreads":2}' tries other onnxruntime session options.
 const tuning = profDir || process.env.ORT_SESSION ? { profilePrefix: profDir ? join(profDir, 'p') : undefined, session: JSON.parse(process.env.ORT_SESSION ?? '{}') } : undefined;
-const engine = engineName === 'tfjs' ? new TfjsEngine(model, sgd, distill) : await OrtEngine.create(model, sgd, distill, tuning);
-const batch = { nhwc, nchw, labels, n };
-await engine.step(batch, 0.01, maps); // warm-up
+const engine = engineName === 'tfjs' ? new TfjsEngine(model, store, { terms }) : await OrtEngine.create(model, store, { terms }, tuning);
+const step = plainStep(engine, store, sgd);
+const batch = { nhwc, nchw, labels, n, extras };
+await step(batch, 0.01); // warm-up
 const steps = Number(stepsArg);
 const t0 = performance.now();
-for (let i = 0; i < steps; i++) await engine.step(batch, 0.01, maps);
+for (let i = 0; i < steps; i++) await step(batch, 0.01);
 const ms = (performance.now() - t0) / steps;
 console.log(JSON.stringify({ engine: engine.name, model: path, mode, batch: n, restored_batchnorms: restored, ms_per_step: +ms.toFixed(1), images_per_s: +((n * 1000) / ms).toFixed(1) }));
 if (profDir) {
@@ -55,7 +63,7 @@ if (profDir) {
   console.log(`per step (${runs} runs): ` + Object.entries(by).sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `${k} ${(v / runs).toFixed(1)} ms`).join(', '));
   rmSync(profDir, { recursive: true });
 } else if (process.env.PROFILE) {
-  const prof = await tf.profile(() => engine.step(batch, 0.01, maps));
+  const prof = await tf.profile(() => step(batch, 0.01));
   const by = {};
   for (const k of prof.kernels) by[k.name] = (by[k.name] ?? 0) + k.kernelTimeMs;
   console.log(Object.entries(by).sort((a, b) => b[1] - a[1]).slice(0, 10).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', '));

@@ -3,7 +3,7 @@ export { clean, defaultBetas, GateRejection, type CleanOptions, type CleanReport
 export { evaluate, type EvaluateOptions } from './evaluate.js';
 export { inspect, formatInspect, type InspectResult, type InspectOptions } from './inspect.js';
 export type { Metrics } from './verify/metrics.js';
-export type { EpochProgress, EpochLoss } from './nad/train-epochs.js';
+export type { EpochProgress, EpochLoss } from './training/epoch-loop.js';
 export { ExitCode, NadError, BadInputError, GateError } from './errors.js';
 export { TrainableModel } from './import/trainable-model.js';
 export { loadModel } from './import/load-model.js';

@@ -1,7 +1,7 @@
 /** `inspect`: what the tool sees in a model (input, output, ops, parameters, taps, backend, training engine). */
 import { useBackend, type BackendChoice } from './backend/select-backend.js';
 import { TrainableModel } from './import/trainable-model.js';
-import { autoEngine } from './nad/engine.js';
+import { crossEntropyTerm } from './training/loss/cross-entropy.js';
 import { onnxruntimeCannotTrain } from './ort-training/training-graph.js';
 import type { Tap } from './import/taps.js';
 
@@ -64,8 +64,8 @@ export async function inspect(path: string, opts: InspectOptions = {}): Promise<
 }
 
 function trainingEngine(model: TrainableModel, backend: string): InspectResult['engine'] {
-  if (autoEngine(backend) === 'tfjs') return { name: 'tfjs', reason: 'tfjs-node-gpu is installed' };
-  const why = onnxruntimeCannotTrain(model);
+  if (backend === 'tensorflow-gpu') return { name: 'tfjs', reason: 'tfjs-node-gpu is installed' };
+  const why = onnxruntimeCannotTrain(model, { terms: [crossEntropyTerm(model.numClasses)] });
   return why
     ? { name: 'tfjs', reason: `the onnxruntime engine cannot train it: ${why}` }
     : { name: 'onnxruntime', reason: 'every op of the graph has an onnxruntime-engine gradient' };

@@ -6,32 +6,41 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '../src/tf.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
-import { attentionMap } from '../src/nad/attention.js';
-import { Sgd } from '../src/nad/sgd.js';
-import { trainStep } from '../src/nad/train-step.js';
+import { attentionMap } from '../src/training/attention.js';
+import { Sgd } from '../src/training/optimizers/sgd.js';
+import { ParameterStore } from '../src/training/parameter-store.js';
+import { TfjsEngine } from '../src/training/tfjs-engine.js';
+import { plainStep } from '../src/training/steps.js';
+import { crossEntropyTerm } from '../src/training/loss/cross-entropy.js';
+import { attentionDistillationTerm, teacherTapInput } from '../src/training/loss/attention-distillation.js';
+import { nhwcToNchw } from '../src/verify/onnx-runtime.js';
+import { tapsNchw } from './helpers/engine-steps.js';
 import { FIXTURES, fmnist, modelPath, ROOT, wasm } from './helpers/fixtures.js';
 
 beforeAll(wasm);
 
 describe('memory', () => {
-  it('tf.memory() stays flat over NAD steps (restored BatchNorms, teacher maps, momentum)', () => {
+  it('tf.memory() stays flat over NAD steps on the tfjs engine (restored BatchNorms, teacher taps, momentum)', async () => {
     const model = TrainableModel.fromFile(modelPath('wrn16_1'));
     const d = fmnist('train', 16);
     const x = tf.tensor4d(d.x, [d.n, d.h, d.w, d.c]);
     const y = tf.tensor1d(d.y, 'int32');
     model.restoreFoldedBatchNorm(x);
     const teacher = TrainableModel.fromFile(modelPath('wrn16_1'));
+    const store = new ParameterStore(model);
     const sgd = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
+    const terms = [crossEntropyTerm(model.numClasses), ...model.taps.map((t, k) => attentionDistillationTerm(k, t.name, t.shape, [500, 1000, 1000][k]!, 2))];
+    const step = plainStep(new TfjsEngine(model, store, { terms }), store, sgd);
+    const nchw = nhwcToNchw(d.x, d.n, d.h, d.w, d.c);
     const counts: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const maps = tf.tidy(() => teacher.forward(x, { training: false, withTaps: true }).taps.map((t) => tf.keep(attentionMap(t.t, 3, 2))));
-      trainStep(model, sgd, x, y, 0.01, { maps, betas: [500, 1000, 1000], p: 2 });
-      maps.forEach((m) => m.dispose());
+      const extras = Object.fromEntries(tapsNchw(teacher, d.x, d.n).map((t, k) => [teacherTapInput(k), t]));
+      await step({ nhwc: d.x, nchw, labels: d.y, n: d.n, extras }, 0.01);
       counts.push(tf.memory().numTensors);
     }
-    // The first step creates the momentum buffers; after it the count must not move.
+    // After the first step the count must not move.
     expect(new Set(counts.slice(1)).size).toBe(1);
-    model.dispose(); teacher.dispose(); sgd.dispose(); x.dispose(); y.dispose();
+    model.dispose(); teacher.dispose(); x.dispose(); y.dispose();
   });
 });
 

@@ -6,8 +6,7 @@ import { editModelBytes, modelBytes, sha256 } from '../src/export/write-model.js
 import { provenanceMetadata } from '../src/export/provenance.js';
 import { onnx } from '../src/import/onnx-schema.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
-import { Sgd } from '../src/nad/sgd.js';
-import { trainStep } from '../src/nad/train-step.js';
+import { engineSteps } from './helpers/engine-steps.js';
 import { createSession, nhwcToNchw, runModel } from '../src/verify/onnx-runtime.js';
 import { FIXTURE_MODELS, fmnist, maxAbsDiff, modelPath, wasm } from './helpers/fixtures.js';
 import { concatBytes, lengthDelimited } from '../src/export/protobuf-wire.js';
@@ -42,7 +41,7 @@ describe('round trip', () => {
     const d = fmnist('train', 16);
     const x = tf.tensor4d(d.x, [d.n, d.h, d.w, d.c]);
     const y = tf.tensor1d(d.y, 'int32');
-    trainStep(model, new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 1e-4 }), x, y, 0.05);
+    await engineSteps(model, 'tfjs', { nhwc: d.x, nchw: nhwcToNchw(d.x, d.n, d.h, d.w, d.c), labels: d.y, n: d.n }, [0.05], { momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
     const weights = model.exportWeights();
     const meta = provenanceMetadata('nad', { epochs: 1 }, sha256(model.source.bytes));
     const out = modelBytes(model.source, weights, meta);

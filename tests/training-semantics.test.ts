@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '../src/tf.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
-import { attentionLoss, attentionMap, attentionMapsNchw } from '../src/nad/attention.js';
-import { Sgd } from '../src/nad/sgd.js';
-import { createEngine, type EngineChoice } from '../src/nad/engine.js';
+import { attentionLoss, attentionMap, attentionMapsNchw } from '../src/training/attention.js';
+import type { EngineChoice } from '../src/training/engine.js';
+import { engineSteps, tapsNchw } from './helpers/engine-steps.js';
 import { nhwcToNchw } from '../src/verify/onnx-runtime.js';
 import { fmnist, FIXTURES, maxAbs, maxAbsDiff, modelPath, readJson, REFERENCE, relL2, wasm } from './helpers/fixtures.js';
 
@@ -29,20 +29,17 @@ async function runSteps(name: 'sgd_steps' | 'nad_steps', override: { weightDecay
   const d = fmnist('train', 8);
   const x = tf.tensor4d(d.x, [8, d.h, d.w, d.c]);
   const y = tf.tensor1d(d.y, 'int32');
-  let maps: Float32Array[] | undefined;
+  let teacherTaps: Float32Array[] | undefined;
   let teacher: TrainableModel | undefined;
   if (rec.betas) {
     teacher = TrainableModel.fromFile(join(FIXTURES, 'reference', 'teacher_wrn16_1.onnx'));
-    maps = tf.tidy(() => teacher!.forward(x, { training: false, withTaps: true }).taps.map((t) => new Float32Array(attentionMap(t.t, 3, rec.p!).dataSync())));
+    teacherTaps = tapsNchw(teacher, d.x, 8);
   }
-  const sgd = new Sgd({ momentum: rec.momentum, nesterov: true, weightDecay: override.weightDecay ?? rec.weight_decay });
-  const e = await createEngine(model, sgd, { choice: engine, distill: rec.betas ? { betas: rec.betas, p: rec.p! } : undefined });
-  expect(e.name).toBe(engine);
   const batch = { nhwc: d.x, nchw: nhwcToNchw(d.x, 8, d.h, d.w, d.c), labels: d.y, n: 8 };
-  const losses: number[] = [];
-  for (const lr of rec.lrs) losses.push((await e.step(batch, lr, maps)).total);
-  e.sync();
-  await e.dispose();
+  const r = await engineSteps(model, engine, batch, rec.lrs, { momentum: rec.momentum, nesterov: true, weightDecay: override.weightDecay ?? rec.weight_decay },
+    rec.betas ? { betas: rec.betas, p: rec.p!, teacherTaps: teacherTaps! } : undefined);
+  expect(r.name).toBe(engine);
+  const losses = r.losses.map((l) => l.total);
   const after = model.exportWeights();
   const report: { name: string; rel: number }[] = [];
   for (const [k, t] of Object.entries(rec.tensors)) {
@@ -55,7 +52,6 @@ async function runSteps(name: 'sgd_steps' | 'nad_steps', override: { weightDecay
   }
   model.dispose();
   teacher?.dispose();
-  sgd.dispose();
   x.dispose();
   y.dispose();
   return { rec, losses, report };

@@ -10,8 +10,8 @@ import * as tf from '../src/tf.js';
 import { modelBytes } from '../src/export/write-model.js';
 import { onnx } from '../src/import/onnx-schema.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
-import { createEngine, type EngineChoice } from '../src/nad/engine.js';
-import { Sgd } from '../src/nad/sgd.js';
+import type { EngineChoice } from '../src/training/engine.js';
+import { engineSteps } from './helpers/engine-steps.js';
 import { createSession, nhwcToNchw, runModel } from '../src/verify/onnx-runtime.js';
 import { fmnist, maxAbs, maxAbsDiff, modelPath, wasm } from './helpers/fixtures.js';
 
@@ -43,14 +43,8 @@ describe('initializers shared through Identity nodes (PyTorch deduplication)', (
       const calib = tf.tensor4d(d.x, [d.n, d.h, d.w, d.c]);
       model.restoreFoldedBatchNorm(calib);
       const nchw = nhwcToNchw(d.x, d.n, d.h, d.w, d.c);
-      const sgd = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
-      const e = await createEngine(model, sgd, { choice: engine });
-      for (let s = 0; s < 3; s++) {
-        const l = await e.step({ nhwc: d.x, nchw, labels: d.y, n: d.n }, 0.1);
-        expect(Number.isFinite(l.total)).toBe(true);
-      }
-      e.sync();
-      await e.dispose();
+      const r = await engineSteps(model, engine, { nhwc: d.x, nchw, labels: d.y, n: d.n }, [0.1, 0.1, 0.1], { momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
+      for (const l of r.losses) expect(Number.isFinite(l.total)).toBe(true);
 
       const weights = model.exportWeights();
       const scale = weights.get('layer1.1.bn1.weight')!, variance = weights.get('layer1.1.bn1.running_var')!;
@@ -68,7 +62,6 @@ describe('initializers shared through Identity nodes (PyTorch deduplication)', (
       const want = tf.tidy(() => model.forward(calib, { training: false }).logits.dataSync());
       expect(maxAbsDiff(got.data, want)).toBeLessThan(1e-4 * Math.max(1, maxAbs(want)));
       calib.dispose();
-      sgd.dispose();
       model.dispose();
     });
   }

@@ -1,5 +1,5 @@
 /** Human-readable tables for `eval` and `clean`. */
-import type { CleanReport } from '../clean.js';
+import { baselineLabel, methodLabel, type CleanReport } from '../report/clean-report.js';
 import type { Metrics } from '../verify/metrics.js';
 import { engineText } from '../report/engine-text.js';
 
@@ -17,12 +17,13 @@ export function formatMetrics(m: Metrics): string {
 }
 
 export function formatCleanReport(r: CleanReport): string {
-  const rows: [string, Metrics][] = [['before', r.before], ['fine-tuning (teacher)', r.teacher], ['NAD (output)', r.after]];
+  const rows: [string, Metrics, number | null][] = [['before', r.before, null]];
+  if (r.teacher && r.method !== 'ft') rows.push([baselineLabel(r), r.teacher, r.der.teacher]);
+  rows.push([`${methodLabel(r.method)} (output)`, r.after, r.der.after]);
   const lines = [
     `${'model'.padEnd(24)}${'acc'.padStart(8)}${'acc_all'.padStart(9)}${'asr'.padStart(8)}${'ra'.padStart(8)}${'DER'.padStart(8)}`,
   ];
-  for (const [name, m] of rows) {
-    const d = name === 'before' ? null : name.startsWith('fine') ? r.der.teacher : r.der.after;
+  for (const [name, m, d] of rows) {
     lines.push(`${name.padEnd(24)}${f(m.acc).padStart(8)}${f(m.acc_all).padStart(9)}${f(m.asr).padStart(8)}${f(m.ra).padStart(8)}${f(d).padStart(8)}`);
   }
   lines.push('');

@@ -2,7 +2,8 @@
 /** nad-onnx command line: parses arguments, runs a command, maps errors to the exit-code table. */
 import { Command, CommanderError, Option } from 'commander';
 import { BACKENDS } from '../backend/select-backend.js';
-import { ENGINES, type EngineChoice } from '../nad/engine.js';
+import { ENGINES, type EngineChoice } from '../training/engine.js';
+import { DEFENCES } from '../defences/registry.js';
 import { describeError, ExitCode } from '../errors.js';
 import { formatInspect, inspect } from '../inspect.js';
 import { clean, GateRejection } from '../clean.js';
@@ -80,7 +81,7 @@ program
 
 program
   .command('clean')
-  .description('remove a backdoor with Neural Attention Distillation and write the cleaned ONNX model')
+  .description('remove a backdoor (Neural Attention Distillation by default, or another --method) and write the cleaned ONNX model')
   .argument('<model>', 'backdoored ONNX model')
   .requiredOption('--data <path>', 'clean data: ImageFolder directory, .npz, .npy or IDX file')
   .requiredOption('--out <path>', 'where to write the cleaned model')
@@ -88,15 +89,23 @@ program
   .option('--trigger <spec>', 'trigger to measure ASR: grid | square:<size> | blend:<png|random:seed>:<alpha> | sig:<delta>:<f> | patch:<png>:<x>:<y>')
   .option('--target <label>', 'the backdoor target class', num('--target', true))
   .option('--poisoned <path>', 'already-triggered test images (any attack), labelled with their true classes')
-  .option('--teacher <model>', 'a ready teacher in ONNX (taps of the same spatial sizes)')
-  .option('--teacher-epochs <n>', 'epochs of fine-tuning for the teacher', num('--teacher-epochs', true), 10)
-  .option('--epochs <n>', 'epochs of distillation', num('--epochs', true), 20)
-  .option('--betas <list>', 'attention-loss weight per tap (default 500 for the first tap, 1000 for the others)', numberList('--betas'))
-  .option('--p <p>', 'exponent of the attention map', num('--p'), 2)
-  .addOption(new Option('--attention <kind>', 'attention operator (sum = p 1; mean-pow equals pow after normalisation)').choices(['sum', 'pow', 'mean-pow']).default('pow'))
-  .option('--lr <lr>', 'learning rate for the first epochs (x0.1 from --lr-drop-epoch on)', num('--lr'), 0.1)
-  .option('--lr-drop-epoch <n>', 'epoch from which the learning rate is x0.1', num('--lr-drop-epoch', true), 2)
-  .option('--batch <n>', 'batch size', num('--batch', true), 64)
+  .option('--method <name>', `defence: ${DEFENCES.map((d) => `${d.name} (${d.summary})`).join('; ')} (default nad)`)
+  .option('--epochs <n>', 'epochs of the method (nad: distillation 20; ft 10; ft-sam 20; fst 10)', num('--epochs', true))
+  .option('--lr <lr>', 'learning rate (nad, ft: 0.1, x0.1 from --lr-drop-epoch; ft-sam, fst: 0.01, cosine)', num('--lr'))
+  .option('--batch <n>', 'batch size (nad, ft: 64; ft-sam: 256; fst: 128)', num('--batch', true))
+  .option('--momentum <m>', 'SGD momentum (default 0.9)', num('--momentum'))
+  .option('--weight-decay <wd>', 'L2 weight decay (nad, ft: 1e-4; ft-sam: 5e-4; fst: 0)', num('--weight-decay'))
+  .option('--no-baseline', 'ft-sam, fst: skip the plain fine-tuning baseline run (the report then has no teacher row)')
+  .option('--lr-drop-epoch <n>', 'nad, ft: epoch from which the learning rate is x0.1 (default 2)', num('--lr-drop-epoch', true))
+  .option('--teacher <model>', 'nad: a ready teacher in ONNX (taps of the same spatial sizes)')
+  .option('--teacher-method <name>', 'nad: the method that trains the teacher: ft (default), ft-sam or fst')
+  .option('--teacher-epochs <n>', 'nad: epochs of the teacher (default 10)', num('--teacher-epochs', true))
+  .option('--betas <list>', 'nad: attention-loss weight per tap (default 500 for the first tap, 1000 for the others)', numberList('--betas'))
+  .option('--p <p>', 'nad: exponent of the attention map (default 2)', num('--p'))
+  .addOption(new Option('--attention <kind>', 'nad: attention operator (sum = p 1; mean-pow equals pow after normalisation; default pow)').choices(['sum', 'pow', 'mean-pow']))
+  .option('--rho <rho>', 'ft-sam: neighbourhood size of adaptive SAM (default 2)', num('--rho'))
+  .option('--label-smoothing <eps>', 'ft-sam: label smoothing (default 0.1)', num('--label-smoothing'))
+  .option('--alpha <a>', 'fst: weight of the inner product with the original final layer (default 0.2)', num('--alpha'))
   .option('--ratio <fraction>', 'use a seeded random fraction of --data', num('--ratio'))
   .option('--mean <r,g,b>', 'per-channel mean the model was trained with', numberList('--mean'))
   .option('--std <r,g,b>', 'per-channel std the model was trained with', numberList('--std'))
@@ -112,7 +121,7 @@ program
   .option('--quiet', 'no progress on stderr')
   .option('--max-acc-drop <points>', 'fail (exit 1, nothing written) if acc_all drops by more', num('--max-acc-drop'))
   .option('--max-asr <percent>', 'fail (exit 1, nothing written) if the ASR after is higher', num('--max-asr'))
-  .addHelpText('after', '\nExamples:\n  $ nad-onnx clean model.onnx --data clean/ --out model.clean.onnx\n  $ nad-onnx clean model.onnx --data train/ --ratio 0.05 --test test/ --trigger grid --target 0 --out clean.onnx --report report.json')
+  .addHelpText('after', '\nExamples:\n  $ nad-onnx clean model.onnx --data clean/ --out model.clean.onnx\n  $ nad-onnx clean model.onnx --data clean/ --method ft-sam --out model.clean.onnx\n  $ nad-onnx clean model.onnx --data train/ --ratio 0.05 --test test/ --trigger grid --target 0 --out clean.onnx --report report.json')
   .action(async (model: string, o: Record<string, unknown>) => {
     const progress = o.quiet || o.json ? undefined : progressPrinter(process.stderr);
     const taps = typeof o.taps === 'string' ? o.taps.split(',').filter(Boolean) : undefined;
@@ -123,8 +132,11 @@ program
       const r = await clean({
         model, data: o.data as string, out: o.out as string, test: o.test as string | undefined, trigger: o.trigger as string | undefined,
         target: o.target as number | undefined, poisoned: o.poisoned as string | undefined, teacher: o.teacher as string | undefined,
-        teacherEpochs: o.teacherEpochs as number, epochs: o.epochs as number, betas: o.betas as number[] | undefined, p: o.p as number,
-        attention: o.attention as 'sum' | 'pow' | 'mean-pow', lr: o.lr as number, lrDropEpoch: o.lrDropEpoch as number, batch: o.batch as number,
+        method: o.method as string | undefined, teacherMethod: o.teacherMethod as string | undefined,
+        teacherEpochs: o.teacherEpochs as number | undefined, epochs: o.epochs as number | undefined, betas: o.betas as number[] | undefined, p: o.p as number | undefined,
+        attention: o.attention as 'sum' | 'pow' | 'mean-pow' | undefined, lr: o.lr as number | undefined, lrDropEpoch: o.lrDropEpoch as number | undefined,
+        batch: o.batch as number | undefined, momentum: o.momentum as number | undefined, weightDecay: o.weightDecay as number | undefined,
+        rho: o.rho as number | undefined, labelSmoothing: o.labelSmoothing as number | undefined, alpha: o.alpha as number | undefined, baseline: o.baseline as boolean,
         ratio: o.ratio as number | undefined, mean: o.mean as number[] | undefined, std: o.std as number[] | undefined, taps,
         seed: o.seed as number, backend: o.backend as (typeof BACKENDS)[number],
         engine: o.engine === 'auto' ? undefined : (o.engine as EngineChoice), maxAccDrop: o.maxAccDrop as number | undefined,
@@ -132,6 +144,7 @@ program
       });
       progress?.done();
       writeReport(r);
+      for (const w of r.warnings) process.stderr.write(`nad-onnx: ${w}\n`);
       process.stdout.write(o.json ? JSON.stringify(r) + '\n' : formatCleanReport(r) + '\n');
     } catch (e) {
       progress?.done();

@@ -13,6 +13,8 @@ export class GraphBuilder {
   readonly initializers: TensorProto[] = [];
   private counter = 0;
   private readonly constCache = new Map<string, string>();
+  /** Values of the int64 constants made by ints(), for gradient builders that read axes. */
+  readonly intConstants = new Map<string, number[]>();
 
   constructor(readonly opset: number) {}
 
@@ -63,6 +65,7 @@ export class GraphBuilder {
       name = this.fresh('ints');
       this.initializers.push({ name, dims, dataType: onnx.TensorProto.DataType.INT64, rawData: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer) });
       this.constCache.set(key, name);
+      this.intConstants.set(name, values);
     }
     return name;
   }

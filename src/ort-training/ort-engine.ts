@@ -1,118 +1,62 @@
 /**
- * The onnxruntime engine: each step runs the generated training graph (training-graph.ts) with the
- * current parameters as inputs, then applies PyTorch's SGD and the running-statistics update in JS.
- * Parameters live here in ONNX layout between sync() calls.
+ * The onnxruntime engine: each call runs the generated training graph (training-graph.ts) with the given
+ * parameter values and the batch as inputs, and returns the loss, its terms, the gradients and the batch
+ * statistics. The optimiser, the running-statistics update and any weight perturbation happen outside.
  */
 import * as ort from 'onnxruntime-node';
-import { convWeightFromOnnx, convWeightToOnnx, parameterToOnnx, type Parameter } from '../import/parameters.js';
 import type { TrainableModel } from '../import/trainable-model.js';
-import type { Batch, TrainingEngine } from '../nad/engine.js';
-import { sgdUpdate, type Sgd } from '../nad/sgd.js';
-import type { StepLosses } from '../nad/train-step.js';
-import * as tf from '../tf.js';
+import { INPUT_GRADIENT, type Batch, type GradientSpec, type StepResult, type TrainingEngine } from '../training/engine.js';
+import type { ParameterStore } from '../training/parameter-store.js';
 import { createSession } from '../verify/onnx-runtime.js';
-import { buildTrainingGraph, type DistillSpec, type TrainingGraph } from './training-graph.js';
-
-interface ParamState {
-  value: Float32Array; // ONNX layout
-  dims: number[];
-  momentum: Float32Array | null; // ONNX layout
-}
-
-/** A stored-layout buffer of parameter `p` (conv weights are [KH,KW,Ci,Co] there) in ONNX layout, and back. */
-function toOnnx(p: Parameter, stored: Float32Array): Float32Array {
-  if (p.role !== 'conv-weight') return stored;
-  return tf.tidy(() => new Float32Array(convWeightToOnnx(tf.tensor(stored, p.variable.shape)).dataSync()));
-}
-
-function fromOnnx(p: Parameter, onnxValues: Float32Array): Float32Array {
-  if (p.role !== 'conv-weight') return onnxValues;
-  return tf.tidy(() => new Float32Array(convWeightFromOnnx(tf.tensor(onnxValues, p.onnxDims)).dataSync()));
-}
+import { buildTrainingGraph, type TrainingGraph } from './training-graph.js';
 
 export class OrtEngine implements TrainingEngine {
   readonly name = 'onnxruntime' as const;
-  private readonly state = new Map<string, ParamState>();
-
-  private readonly classes: number;
 
   private constructor(
-    private readonly model: TrainableModel, private readonly sgd: Sgd, private readonly graph: TrainingGraph,
-    private readonly session: ort.InferenceSession,
-  ) {
-    this.classes = model.numClasses;
-    const vars = model.trainableVariables();
-    const momentum = sgd.state(vars);
-    const byVar = new Map(vars.map((v, i) => [v, momentum[i]!]));
-    for (const p of model.params.values()) {
-      const m = byVar.get(p.variable) ?? null;
-      this.state.set(p.name, {
-        value: parameterToOnnx(p),
-        dims: p.role === 'conv-weight' ? [...p.onnxDims] : [...p.variable.shape],
-        momentum: m && toOnnx(p, m),
-      });
-    }
-  }
+    private readonly model: TrainableModel, private readonly store: ParameterStore, private readonly spec: GradientSpec,
+    readonly graph: TrainingGraph, private readonly session: ort.InferenceSession,
+  ) {}
 
   /** `tuning`: onnxruntime session options to try and a profile file prefix (bench/step-time.mjs). */
-  static async create(model: TrainableModel, sgd: Sgd, distill?: DistillSpec, tuning?: { profilePrefix?: string; session?: ort.InferenceSession.SessionOptions }): Promise<OrtEngine> {
-    const graph = buildTrainingGraph(model, distill);
+  static async create(model: TrainableModel, store: ParameterStore, spec: GradientSpec, tuning?: { profilePrefix?: string; session?: ort.InferenceSession.SessionOptions }): Promise<OrtEngine> {
+    const graph = buildTrainingGraph(model, spec);
     const session = await createSession(graph.bytes, 'training graph', 2, false, {
       ...tuning?.session,
       ...(tuning?.profilePrefix ? { enableProfiling: true, profileFilePrefix: tuning.profilePrefix } : {}),
     });
-    return new OrtEngine(model, sgd, graph, session);
+    return new OrtEngine(model, store, spec, graph, session);
   }
 
-  async step(batch: Batch, lr: number, maps?: Float32Array[]): Promise<StepLosses> {
+  async gradients(batch: Batch, values: ReadonlyMap<string, Float32Array>): Promise<StepResult> {
     const g = this.graph;
     const [c, h, w] = this.model.inputShape;
     const n = batch.n;
-    const oneHot = new Float32Array(n * this.classes);
-    for (let i = 0; i < n; i++) oneHot[i * this.classes + batch.labels[i]!] = 1;
-    const feeds: Record<string, ort.Tensor> = {
-      [g.imageInput]: new ort.Tensor('float32', batch.nchw, [n, c, h, w]),
-      [g.labelsInput]: new ort.Tensor('float32', oneHot, [n, this.classes]),
-    };
-    g.teacherMapInputs.forEach((name, k) => {
-      const m = maps?.[k];
-      if (!m) throw new Error('distillation step without teacher maps');
-      feeds[name] = new ort.Tensor('float32', m, [n, m.length / n]);
-    });
+    const feeds: Record<string, ort.Tensor> = { [g.imageInput]: new ort.Tensor('float32', batch.nchw, [n, c, h, w]) };
+    for (const term of this.spec.terms) {
+      const own = term.feed?.(batch.labels, n) ?? {};
+      for (const inp of term.inputs) {
+        const data = own[inp.name] ?? batch.extras?.[inp.name];
+        if (!data) throw new Error(`loss term ${term.name}: no input '${inp.name}'`);
+        feeds[inp.name] = new ort.Tensor('float32', data, inp.dims.map((d) => (d === -1 ? n : d)));
+      }
+    }
     for (const name of g.parameterInputs) {
-      const s = this.state.get(name)!;
-      feeds[name] = new ort.Tensor('float32', s.value, s.dims);
+      const s = this.store.get(name);
+      feeds[name] = new ort.Tensor('float32', values.get(name) ?? s.value, s.dims);
     }
     const out = await this.session.run(feeds);
     const scalar = (name: string) => (out[name]!.data as Float32Array)[0]!;
-    const losses: StepLosses = { total: scalar(g.lossOutput), ce: scalar(g.ceOutput), at: g.attentionOutputs.map(scalar) };
-    // Running statistics first (PyTorch updates them in the forward pass), then the SGD update.
-    for (const st of g.batchStats) {
-      const mean = this.state.get(st.meanParam)!, variance = this.state.get(st.varParam)!;
-      const bm = out[st.meanOutput]!.data as Float32Array, bv = out[st.varOutput]!.data as Float32Array;
+    const terms: Record<string, number> = {};
+    this.spec.terms.forEach((t, i) => (terms[t.name] = scalar(g.termOutputs[i]!)));
+    const grads = new Map<string, Float32Array>();
+    for (const [name, outName] of g.gradientOutputs) grads.set(name === g.imageInput ? INPUT_GRADIENT : name, out[outName]!.data as Float32Array);
+    const stats = g.batchStats.map((st) => {
+      const bv = out[st.varOutput]!.data as Float32Array;
       const m = n * st.perImage, unbias = m / Math.max(1, m - 1);
-      for (let i = 0; i < bm.length; i++) {
-        mean.value[i] = mean.value[i]! * st.momentum + bm[i]! * (1 - st.momentum);
-        variance.value[i] = variance.value[i]! * st.momentum + bv[i]! * unbias * (1 - st.momentum);
-      }
-    }
-    for (const [name, outName] of g.gradientOutputs) {
-      const s = this.state.get(name)!;
-      s.momentum = sgdUpdate(s.value, out[outName]!.data as Float32Array, s.momentum, lr, this.sgd.config);
-    }
-    for (const t of Object.values(out)) t.dispose?.();
-    return losses;
-  }
-
-  sync(): void {
-    const byVar = new Map<tf.Variable, Float32Array | null>();
-    for (const p of this.model.params.values()) {
-      const s = this.state.get(p.name)!;
-      tf.tidy(() => p.variable.assign(tf.tensor(fromOnnx(p, s.value), p.variable.shape)));
-      byVar.set(p.variable, s.momentum && fromOnnx(p, s.momentum));
-    }
-    const vars = this.model.trainableVariables();
-    this.sgd.setState(vars, vars.map((v) => byVar.get(v)!));
+      return { meanParam: st.meanParam, varParam: st.varParam, momentum: st.momentum, mean: out[st.meanOutput]!.data as Float32Array, varUnbiased: bv.map((v) => v * unbias) };
+    });
+    return { total: scalar(g.lossOutput), terms, grads, stats };
   }
 
   /** Ends profiling (if on): onnxruntime writes the profile file. */

@@ -1,24 +1,39 @@
 /**
- * Generates one ONNX graph that does a whole training step's arithmetic for onnxruntime: the imported
- * graph's forward pass in training mode (batch-statistics BatchNorm, restored BatchNorms after folded
- * convs), the loss (cross-entropy plus the weighted NAD attention terms towards the teacher's maps, which
- * are inputs), and reverse-mode gradients built from forward ONNX ops, one builder per op type
- * (gradients/). Parameters are graph inputs, so the weights live in JS and the SGD update happens there.
+ * Generates one ONNX graph that does a whole gradient step's arithmetic for onnxruntime: the imported
+ * graph's forward pass (BatchNorm with batch statistics, or with the running ones in 'eval' mode; restored
+ * BatchNorms after folded convs), the loss as a weighted sum of terms (training/loss/, built from ONNX ops),
+ * and reverse-mode gradients of that loss with respect to the trainable parameters and/or the image input,
+ * built from forward ONNX ops, one builder per op type (gradients/). Parameters are graph inputs, so the
+ * weights live in JS: the optimiser and any perturbation of the weights (SAM) happen there.
  */
 import { resolveInitializer } from '../import/parameters.js';
-import type { GraphNode } from '../import/graph.js';
+import { Attrs, type GraphNode } from '../import/graph.js';
 import { intValues } from '../import/tensor-data.js';
 import type { TrainableModel } from '../import/trainable-model.js';
-import { onnx } from '../import/onnx-schema.js';
+import { onnx, type NodeProto } from '../import/onnx-schema.js';
+import type { LossTerm, TermInput } from '../training/loss/loss-term.js';
 import { GraphBuilder } from './graph-builder.js';
-import { emitTrainBatchNorm, type TrainBatchNorm } from './gradients/batch-normalization.js';
+import { emitEvalBatchNorm, emitTrainBatchNorm, type TrainBatchNorm } from './gradients/batch-normalization.js';
 import { convFilterGradient, convGeometry, convInputGradient } from './gradients/conv.js';
 import { UnsupportedForTraining, type GradientContext } from './gradients/gradient-types.js';
 import { maxPoolGradient } from './gradients/pooling.js';
 import { GRADIENTS, NON_DIFFERENTIABLE } from './gradients/registry.js';
+import { OnnxTensorOps } from './onnx-tensor-ops.js';
 
 /** The opset the generated graph declares: ScatterElements' reduction needs 16; 17 keeps ReduceMean's axes attribute. */
 const MIN_TRAINING_OPSET = 17;
+
+/** What a training graph computes. */
+export interface GraphSpec {
+  /** The loss: sum of weight x term. */
+  terms: LossTerm[];
+  /** Gradients with respect to the trainable parameters (default true). */
+  params?: boolean;
+  /** Also the gradient with respect to the image input (PGD, trigger reverse-engineering). */
+  input?: boolean;
+  /** BatchNorm: batch statistics and running-statistics outputs ('train', default) or the running statistics ('eval'). */
+  batchNorm?: 'train' | 'eval';
+}
 
 export interface BatchStatOutput {
   meanParam: string;
@@ -34,17 +49,16 @@ export interface BatchStatOutput {
 export interface TrainingGraph {
   bytes: Uint8Array;
   imageInput: string;
-  labelsInput: string;
-  /** Normalised teacher attention maps per tap, [N, H*W]. */
-  teacherMapInputs: string[];
+  /** Per-batch inputs of the loss terms. */
+  termInputs: TermInput[];
   /** Parameters fed each step (initializer names of the model, or restored-BatchNorm names). */
   parameterInputs: string[];
-  /** Gradient output per trainable parameter (parameters no gradient reaches are absent). */
+  /** Gradient output per differentiated tensor: trainable parameters (those a gradient reaches) and the input. */
   gradientOutputs: Map<string, string>;
   batchStats: BatchStatOutput[];
   lossOutput: string;
-  ceOutput: string;
-  attentionOutputs: string[];
+  /** One output per term, in the spec's order (unweighted). */
+  termOutputs: string[];
 }
 
 interface Emitted {
@@ -55,20 +69,17 @@ interface Emitted {
   backward(ctx: GradientContext): (string | undefined)[];
 }
 
-export interface DistillSpec {
-  betas: number[];
-  p: number;
-}
-
-export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec): TrainingGraph {
+export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): TrainingGraph {
   const g = model.graph;
   if (g.opset < 13) throw new UnsupportedForTraining(`${g.file}: opset ${g.opset} (the onnxruntime engine needs 13 or newer)`);
   const b = new GraphBuilder(Math.max(g.opset, MIN_TRAINING_OPSET));
   const params = model.params;
   const trainable = new Set([...params.values()].filter((p) => p.trainable).map((p) => p.name));
+  const evalBn = spec.batchNorm === 'eval';
+  const extraShapes = new Map<string, number[]>();
 
   const shapeOf = (name: string): number[] => {
-    const s = model.shapes.get(name);
+    const s = model.shapes.get(name) ?? extraShapes.get(name);
     if (s) return s;
     if (name === g.input.name) return [1, ...model.inputShape];
     const init = resolveInitializer(g, name) ?? name;
@@ -79,15 +90,9 @@ export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec)
     throw new UnsupportedForTraining(`${g.file}: shape of '${name}' is unknown`);
   };
 
-  // Which tensors depend on a trainable parameter (need gradients) and which on the image batch.
-  const needsGrad = new Set<string>(trainable);
+  // Which tensors depend on the image batch (the loss ops add theirs as they are emitted).
   const batchDep = new Set<string>([g.input.name]);
-  for (const n of g.nodes) {
-    const restored = model.runner.restored.get(n.name);
-    const ins = restored ? [n.inputs[0]!, n.inputs[1]!, restored.gammaName, restored.betaName] : n.inputs;
-    if (!NON_DIFFERENTIABLE.has(n.opType) && ins.some((i) => i && needsGrad.has(i))) n.outputs.forEach((o) => o && needsGrad.add(o));
-    if (n.inputs.some((i) => i && batchDep.has(i))) n.outputs.forEach((o) => o && batchDep.add(o));
-  }
+  for (const n of g.nodes) if (n.inputs.some((i) => i && batchDep.has(i))) n.outputs.forEach((o) => o && batchDep.add(o));
 
   const emitted: Emitted[] = [];
   const stats: BatchStatOutput[] = [];
@@ -106,8 +111,10 @@ export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec)
     const restored = model.runner.restored.get(n.name);
     if (n.opType === 'BatchNormalization') {
       const [x, gamma, beta, mean, variance] = n.inputs as string[];
-      const bn = trainBn(x!, shapeOf(x!), gamma!, beta!, n.attrs.float('epsilon', 1e-5), n.outputs[0]!,
-        resolveInitializer(g, mean!) ?? mean!, resolveInitializer(g, variance!) ?? variance!, n.attrs.float('momentum', 0.9));
+      const xs = shapeOf(x!), eps = n.attrs.float('epsilon', 1e-5);
+      const bn = evalBn
+        ? emitEvalBatchNorm(b, x!, gamma!, beta!, mean!, variance!, eps, xs.length, xs[1]!, n.outputs[0]!)
+        : trainBn(x!, xs, gamma!, beta!, eps, n.outputs[0]!, resolveInitializer(g, mean!) ?? mean!, resolveInitializer(g, variance!) ?? variance!, n.attrs.float('momentum', 0.9));
       emitted.push({
         node: n, inputs: [x!, gamma!, beta!], outputs: [n.outputs[0]!],
         backward: (ctx) => {
@@ -120,7 +127,10 @@ export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec)
       const gamma = restored.gammaName, beta = restored.betaName;
       const z = b.fresh('conv_no_bias');
       b.nodes.push({ name: `${n.name}#no_bias`, opType: 'Conv', input: [x, w], output: [z], attribute: n.proto.attribute ?? [] });
-      const bn = trainBn(z, shapeOf(n.outputs[0]!), gamma, beta, restored.eps, n.outputs[0]!, restored.meanName, restored.varName, restored.momentum);
+      const ys = shapeOf(n.outputs[0]!);
+      const bn = evalBn
+        ? emitEvalBatchNorm(b, z, gamma, beta, restored.meanName, restored.varName, restored.eps, ys.length, ys[1]!, n.outputs[0]!)
+        : trainBn(z, ys, gamma, beta, restored.eps, n.outputs[0]!, restored.meanName, restored.varName, restored.momentum);
       emitted.push({
         node: n, inputs: [x, w, gamma, beta], outputs: [n.outputs[0]!],
         backward: (ctx) => {
@@ -151,63 +161,67 @@ export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec)
     }
   }
 
-  // Loss: cross-entropy on the logits plus beta_k * MSE(normalised student map, teacher map) per tap.
+  // Loss: the weighted terms, emitted as ONNX ops that the reverse pass below differentiates like the model's.
   const logits = g.outputs[0]!.name;
-  const classes = shapeOf(logits)[1]!;
-  const labelsInput = 'nad#labels';
-  const logSoftmax = b.one('LogSoftmax', [logits], { axis: 1 });
-  const nll = b.one('Neg', [b.reduceSum(b.one('Mul', [labelsInput, logSoftmax]), [1], false)]);
-  const ce = b.reduceMean(nll, [0], false);
-  const batchSize = b.countOf(logits, classes);
+  const ops = new OnnxTensorOps(b, extraShapes, batchDep, (proto: NodeProto) => {
+    const node: GraphNode = {
+      index: -1, name: proto.name!, opType: proto.opType!, domain: '', inputs: proto.input ?? [], outputs: proto.output ?? [],
+      attrs: new Attrs(`loss node ${proto.name}`, proto.attribute ?? []), proto,
+    };
+    const grad = GRADIENTS[node.opType];
+    emitted.push({
+      node, inputs: node.inputs, outputs: node.outputs,
+      backward: (ctx) => {
+        if (!grad) throw new UnsupportedForTraining(`loss: no gradient for ${node.opType}`);
+        return grad(ctx);
+      },
+    });
+  });
+  ops.known(logits, shapeOf(logits), true);
+  const termInputs: TermInput[] = [];
+  const termOutputs: string[] = [];
+  let total: string | undefined;
+  spec.terms.forEach((term, k) => {
+    for (const inp of term.inputs) {
+      if (!termInputs.some((t) => t.name === inp.name)) termInputs.push(inp);
+      ops.known(inp.name, inp.dims.map((d) => (d === -1 ? 1 : d)), true);
+    }
+    const value = term.build({
+      ops, logits,
+      tensor: (name) => ({ t: ops.known(name, shapeOf(name), batchDep.has(name)), channelAxis: 1 }),
+      input: (name) => name,
+      param: (name) => {
+        if (!params.has(name)) throw new Error(`loss term ${term.name}: '${name}' is not a parameter`);
+        return ops.known(name, shapeOf(name), false);
+      },
+      constant: (name, values, dims) => {
+        if (!extraShapes.has(name)) b.initializer(name, { dtype: 'float32', dims, data: values } as never);
+        return ops.known(name, dims, false);
+      },
+    });
+    const out = `loss#term_${k}`;
+    b.node('Identity', [value], {}, [out]);
+    termOutputs.push(out);
+    const weighted = term.weight === 1 ? value : ops.mul(value, ops.scalar(term.weight));
+    total = total === undefined ? weighted : ops.add(total, weighted);
+  });
+  if (total === undefined) throw new Error('a training graph needs at least one loss term');
+  b.node('Identity', [total], {}, ['loss#total']);
+
+  // Which tensors the reverse pass must reach: the differentiated ones and everything computed from them.
+  const wrt = new Set<string>(spec.params === false ? [] : trainable);
+  if (spec.input) wrt.add(g.input.name);
+  const needsGrad = new Set<string>(wrt);
+  for (const e of emitted) {
+    if (!NON_DIFFERENTIABLE.has(e.node.opType) && e.inputs.some((i) => i && needsGrad.has(i))) e.outputs.forEach((o) => o && needsGrad.add(o));
+  }
   const grads = new Map<string, string[]>();
   const addGrad = (name: string, gr: string) => {
     const l = grads.get(name);
     if (l) l.push(gr);
     else grads.set(name, [gr]);
   };
-  addGrad(logits, b.one('Div', [b.one('Sub', [b.one('Exp', [logSoftmax]), labelsInput]), batchSize]));
-
-  const teacherMapInputs: string[] = [];
-  const attentionOutputs: string[] = [];
-  let total = ce;
-  if (distill) {
-    model.taps.forEach((tap, k) => {
-      const t = tap.name;
-      const [c, h, w] = shapeOf(t).slice(1) as [number, number, number];
-      const p = distill.p;
-      const abs = p === 2 ? t : b.one('Abs', [t]);
-      const powered = p === 2 ? b.one('Mul', [t, t]) : p === 1 ? abs : b.one('Pow', [abs, b.scalar(p)]);
-      const flat = b.one('Reshape', [b.reduceMean(powered, [1], false), b.ints([-1, h * w])]);
-      const norm = b.one('Sqrt', [b.reduceSum(b.one('Mul', [flat, flat]), [1], true)]);
-      const denom = b.one('Add', [norm, b.scalar(1e-6)]);
-      const s = b.one('Div', [flat, denom]);
-      const teacher = `nad#teacher_map_${k}`;
-      teacherMapInputs.push(teacher);
-      const diff = b.one('Sub', [s, teacher]);
-      const loss = b.reduceMean(b.one('Mul', [diff, diff]), [0, 1], false);
-      const out = `loss#attention_${k}`;
-      b.node('Identity', [loss], {}, [out]);
-      attentionOutputs.push(out);
-      const beta = distill.betas[k]!;
-      total = b.one('Add', [total, b.one('Mul', [loss, b.scalar(beta)])]);
-      if (beta === 0) return;
-      // d/dflat of s = flat / (|flat| + eps): ds / denom - flat * (ds . flat) / (|flat| * denom^2)
-      const ds = b.one('Div', [b.one('Mul', [diff, b.scalar(2 * beta)]), b.countOf(diff, 1)]);
-      const dot = b.reduceSum(b.one('Mul', [ds, flat]), [1], true);
-      // |flat| clamped in this term only: for an all-zero map it is 0 / 0 (PyTorch's norm backward gives 0).
-      const safeNorm = b.one('Max', [norm, b.scalar(1e-12)]);
-      const dflat = b.one('Sub', [b.one('Div', [ds, denom]), b.one('Mul', [flat, b.one('Div', [dot, b.one('Mul', [safeNorm, b.one('Mul', [denom, denom])])])])]);
-      const da = b.one('Reshape', [dflat, b.ints([-1, 1, h, w])]);
-      const dt = p === 2
-        ? b.one('Mul', [t, b.one('Mul', [da, b.scalar(2 / c)])])
-        : p === 1
-          ? b.one('Mul', [b.one('Sign', [t]), b.one('Mul', [da, b.scalar(1 / c)])])
-          : b.one('Mul', [b.one('Mul', [b.one('Pow', [abs, b.scalar(p - 1)]), b.one('Sign', [t])]), b.one('Mul', [da, b.scalar(p / c)])]);
-      addGrad(t, dt);
-    });
-  }
-  b.node('Identity', [ce], {}, ['loss#ce']);
-  b.node('Identity', [total], {}, ['loss#total']);
+  addGrad(total, b.scalar(1));
 
   // Reverse pass.
   const gradOf = (name: string): string | undefined => {
@@ -230,7 +244,10 @@ export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec)
       b, node: e.node, where: `${g.file}: node '${e.node.name}' (${e.node.opType})`, dy, needs, shape: shapeOf,
       batchDependent: (name) => batchDep.has(name),
       constantInts: (name) => {
-        const v = name ? model.runner.constants.get(name) : undefined;
+        if (!name) return undefined;
+        const own = b.intConstants.get(name);
+        if (own) return own;
+        const v = model.runner.constants.get(name);
         return v ? intValues(v) : undefined;
       },
     };
@@ -239,7 +256,7 @@ export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec)
   }
 
   const gradientOutputs = new Map<string, string>();
-  for (const name of trainable) {
+  for (const name of wrt) {
     const gr = gradOf(name);
     if (!gr) continue;
     const out = `grad#${name}`;
@@ -247,7 +264,7 @@ export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec)
     gradientOutputs.set(name, out);
   }
 
-  // Inputs: the image batch, labels, teacher maps and every parameter the emitted nodes read; the
+  // Inputs: the image batch, the terms' per-batch inputs and every parameter the emitted nodes read; the
   // model's other initializers (shapes, constants) are copied.
   const read = new Set(b.nodes.flatMap((n) => n.input ?? []));
   const parameterInputs = [...read].filter((name) => params.has(name));
@@ -259,11 +276,10 @@ export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec)
   const [c, h, w] = model.inputShape;
   const inputs = [
     vi(g.input.name, ['N', c, h, w]),
-    vi(labelsInput, ['N', classes]),
-    ...teacherMapInputs.map((t, k) => { const s = shapeOf(model.taps[k]!.name); return vi(t, ['N', s[2]! * s[3]!]); }),
+    ...termInputs.map((t) => vi(t.name, t.dims.map((d) => (d === -1 ? 'N' : d)))),
     ...parameterInputs.map((p) => vi(p, shapeOf(p))),
   ];
-  const outputs = ['loss#total', 'loss#ce', ...attentionOutputs, ...gradientOutputs.values(), ...stats.flatMap((s) => [s.meanOutput, s.varOutput])].map((o) => vi(o));
+  const outputs = ['loss#total', ...termOutputs, ...gradientOutputs.values(), ...stats.flatMap((s) => [s.meanOutput, s.varOutput])].map((o) => vi(o));
   const proto = onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'nad-onnx training graph',
@@ -273,21 +289,19 @@ export function buildTrainingGraph(model: TrainableModel, distill?: DistillSpec)
   return {
     bytes: onnx.ModelProto.encode(proto).finish(),
     imageInput: g.input.name,
-    labelsInput,
-    teacherMapInputs,
+    termInputs,
     parameterInputs,
     gradientOutputs,
     batchStats: stats,
     lossOutput: 'loss#total',
-    ceOutput: 'loss#ce',
-    attentionOutputs,
+    termOutputs,
   };
 }
 
 /** Why the onnxruntime engine cannot train this model, or undefined when it can. */
-export function onnxruntimeCannotTrain(model: TrainableModel): string | undefined {
+export function onnxruntimeCannotTrain(model: TrainableModel, spec: GraphSpec): string | undefined {
   try {
-    buildTrainingGraph(model);
+    buildTrainingGraph(model, spec);
     return undefined;
   } catch (e) {
     if (e instanceof UnsupportedForTraining) return e.message;

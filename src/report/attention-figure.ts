@@ -5,7 +5,7 @@
 import type { Dataset } from '../data/dataset.js';
 import { normalizeBatch } from '../data/augment.js';
 import type { Trigger } from '../verify/triggers.js';
-import { attentionMapsNchw } from '../nad/attention.js';
+import { attentionMapsNchw } from '../training/attention.js';
 import { createSession, nhwcToNchw } from '../verify/onnx-runtime.js';
 import * as ort from 'onnxruntime-node';
 

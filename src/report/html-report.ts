@@ -4,7 +4,7 @@
  */
 import { engineText } from './engine-text.js';
 import sharp from 'sharp';
-import type { CleanReport } from '../clean.js';
+import { baselineLabel, methodLabel, type CleanReport } from './clean-report.js';
 import type { Metrics } from '../verify/metrics.js';
 import type { AttentionFigure } from './attention-figure.js';
 
@@ -39,10 +39,12 @@ async function inputImage(img: AttentionFigure['images'][number], size: number):
 }
 
 function lossChart(report: CleanReport): string {
+  const own = report.losses[report.method] ?? [];
+  const label = methodLabel(report.method);
   const series = [
-    { name: 'fine-tuning (teacher)', colour: '#1f77b4', pts: report.losses.teacher.map((e) => e.loss) },
-    { name: 'NAD total', colour: '#d62728', pts: report.losses.nad.map((e) => e.loss) },
-    { name: 'NAD cross-entropy', colour: '#ff9896', pts: report.losses.nad.map((e) => e.ce) },
+    { name: baselineLabel(report), colour: '#1f77b4', pts: (report.method === 'ft' ? [] : report.losses.teacher ?? []).map((e) => e.loss) },
+    { name: `${label} total`, colour: '#d62728', pts: own.map((e) => e.loss) },
+    { name: `${label} cross-entropy`, colour: '#ff9896', pts: report.method === 'ft' ? [] : own.map((e) => e.ce) },
   ].filter((s) => s.pts.length > 0);
   const W = 560, H = 220, pad = 40;
   const all = series.flatMap((s) => s.pts);
@@ -89,17 +91,17 @@ table.maps th{font-weight:normal;font-size:12px}.ok{color:#2a7}.bad{color:#c33}c
 <h1>Backdoor removal report</h1>
 <p><code>${esc(r.model.path)}</code> → <code>${esc(r.output.path)}</code> ·
 ${r.output.written ? '<span class="ok">written</span>' : `<span class="bad">not written: ${esc(r.gates.failed.join('; '))}</span>`} ·
-Neural Attention Distillation, ${r.data.train.n} clean images, ${r.data.test.n} test images, seed ${r.seed}, training engine ${esc(engineText(r))}, ${f(r.timings.total_s)} s</p>
-<h2>Before, plain fine-tuning, NAD</h2>
+${esc(methodLabel(r.method))}, ${r.data.train.n} clean images, ${r.data.test.n} test images, seed ${r.seed}, training engine ${esc(engineText(r))}, ${f(r.timings.total_s)} s</p>
+<h2>Before, ${r.teacher ? esc(baselineLabel(r)) + ', ' : ''}${esc(methodLabel(r.method))}</h2>
 <table class="metrics"><tr><th>model</th><th>ACC (non-target) %</th><th>ACC (all) %</th><th>ASR %</th><th>RA %</th><th>DER %</th></tr>
 ${metricsRow('before', r.before, null)}
-${metricsRow('fine-tuning (teacher)', r.teacher, r.der.teacher)}
-${metricsRow('NAD (output)', r.after, r.der.after)}
+${r.teacher && r.method !== 'ft' ? metricsRow(baselineLabel(r), r.teacher, r.der.teacher) : ''}
+${metricsRow(`${methodLabel(r.method)} (output)`, r.after, r.der.after)}
 </table>
 <h2>Loss per epoch</h2>
 ${lossChart(r)}
 <h2>Attention maps per tap</h2>
-<p>Normalised attention maps (mean over channels of |F|<sup>${r.parameters.p as number}</sup>) of the residual-group taps for clean test images and their triggered copies, before cleaning, for the fine-tuned teacher and after NAD (brighter = more attention).</p>
+<p>Normalised attention maps (mean over channels of |F|<sup>${(r.parameters.p as number | undefined) ?? 2}</sup>) of the residual-group taps for clean test images and their triggered copies, before cleaning${r.teacher ? `, for ${esc(baselineLabel(r))}` : ''} and after ${esc(methodLabel(r.method))} (brighter = more attention).</p>
 ${figure}
 <h2>Settings</h2>
 <pre>${esc(JSON.stringify(r.parameters, null, 1))}</pre>

@@ -44,3 +44,29 @@ export function emitTrainBatchNorm(b: GraphBuilder, x: string, gamma: string, be
     },
   };
 }
+
+/**
+ * Eval-mode BatchNormalization (running statistics, which are constants here) as primitive ops, for methods
+ * that fine-tune or attack a model with its BatchNorms frozen (PGD, trigger reverse-engineering, SAU):
+ *   y = gamma * (x - mean) * inv + beta,  inv = 1 / sqrt(var + eps);  dx = dy * gamma * inv
+ */
+export function emitEvalBatchNorm(b: GraphBuilder, x: string, gamma: string, beta: string, mean: string, variance: string, eps: number, rank: number, channels: number, y: string): Omit<TrainBatchNorm, 'mean' | 'variance'> {
+  if (rank !== 4 && rank !== 2) throw new Error(`BatchNormalization on rank ${rank}`);
+  const axes = rank === 4 ? [0, 2, 3] : [0];
+  const bshape = rank === 4 ? [1, channels, 1, 1] : [1, channels];
+  const shaped = (t: string) => b.one('Reshape', [t, b.ints(bshape)]);
+  const inv = b.one('Reciprocal', [b.one('Sqrt', [b.one('Add', [shaped(variance), b.scalar(eps)])])]);
+  const xhat = b.one('Mul', [b.one('Sub', [x, shaped(mean)]), inv]);
+  const g = shaped(gamma);
+  b.node('Add', [b.one('Mul', [xhat, g]), shaped(beta)], {}, [y]);
+  const flat = (t: string) => b.one('Reshape', [t, b.ints([channels])]);
+  return {
+    backward(dy, needX) {
+      return {
+        dx: needX ? b.one('Mul', [dy, b.one('Mul', [g, inv])]) : undefined,
+        dgamma: flat(b.reduceSum(b.one('Mul', [dy, xhat]), axes, true)),
+        dbeta: flat(b.reduceSum(dy, axes, true)),
+      };
+    },
+  };
+}

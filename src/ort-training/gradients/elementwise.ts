@@ -24,7 +24,9 @@ export function unbroadcast(b: GraphBuilder, dy: string, outShape: number[], inS
   });
   if (axes.length === 0) return dy;
   const summed = b.reduceSum(dy, axes, true);
-  return b.one('Reshape', [summed, b.ints(inShape.length ? inShape : [])]);
+  // A batch-dependent input keeps its (run-time) batch axis: 0 copies it.
+  const target = inBatchDependent && lead === 0 && inShape.length > 0 ? [0, ...inShape.slice(1)] : inShape;
+  return b.one('Reshape', [summed, b.ints(target)]);
 }
 
 export function addGradient(ctx: GradientContext): (string | undefined)[] {

@@ -75,17 +75,3 @@ export function globalMaxPoolGradient(ctx: GradientContext): (string | undefined
   return [b.one('Where', [mask, b.one('Expand', [ctx.dy[0]!, b.one('Shape', [x])]), b.scalar(0)])];
 }
 
-/** ReduceMean over non-batch axes: dy / count, broadcast back over the reduced axes. */
-export function reduceMeanGradient(ctx: GradientContext): (string | undefined)[] {
-  const { b, node } = ctx;
-  const x = node.inputs[0]!;
-  const xs = ctx.shape(x);
-  const rank = xs.length;
-  const raw = node.attrs.ints('axes', undefined) ?? ctx.constantInts(node.inputs[1]) ?? Array.from({ length: rank }, (_, i) => i);
-  const axes = raw.map((a) => (a + rank) % rank);
-  if (axes.includes(0)) throw new UnsupportedForTraining(`${ctx.where}: ReduceMean over the batch axis`);
-  const count = axes.reduce((acc, a) => acc * xs[a]!, 1);
-  const kept = xs.map((d, i) => (i === 0 ? 0 : axes.includes(i) ? 1 : d));
-  const g = b.one('Reshape', [b.one('Mul', [ctx.dy[0]!, b.scalar(1 / count)]), b.ints(kept)]);
-  return [b.one('Expand', [g, b.one('Shape', [x])])];
-}

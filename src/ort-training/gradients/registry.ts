@@ -3,7 +3,9 @@ import { convGradient } from './conv.js';
 import { addGradient, identityGradient, reluGradient } from './elementwise.js';
 import { gemmGradient, matMulGradient } from './gemm.js';
 import type { GradientBuilder } from './gradient-types.js';
-import { averagePoolGradient, globalAveragePoolGradient, globalMaxPoolGradient, reduceMeanGradient } from './pooling.js';
+import { averagePoolGradient, globalAveragePoolGradient, globalMaxPoolGradient } from './pooling.js';
+import { reduceMeanGradient, reduceSumGradient } from './reductions.js';
+import { absGradient, negGradient, powGradient, sqrtGradient } from './unary-math.js';
 import { concatGradient, padGradient, reshapeGradient, squeezeGradient, transposeGradient } from './shape.js';
 import { clipGradient, leakyReluGradient, logSoftmaxGradient, sigmoidGradient, softmaxGradient } from './activations.js';
 import { divGradient, mulGradient, subGradient } from './arithmetic.js';
@@ -35,6 +37,11 @@ export const GRADIENTS: Record<string, GradientBuilder> = {
   AveragePool: averagePoolGradient,
   GlobalMaxPool: globalMaxPoolGradient,
   ReduceMean: reduceMeanGradient,
+  ReduceSum: reduceSumGradient,
+  Neg: negGradient,
+  Sqrt: sqrtGradient,
+  Abs: absGradient,
+  Pow: powGradient,
 };
 
 /** Ops whose outputs carry no gradient (shapes, sizes, constants). */

@@ -1,0 +1,85 @@
+/**
+ * `fst`, feature shift tuning (Min et al., NeurIPS 2023; the authors' fine_tune/ft.py --ft_mode fst): the
+ * final linear layer is re-initialised (uniform +-1/sqrt(fan_in), weight and bias, PyTorch's Linear init),
+ * then every layer is tuned with CE + alpha * <W, W0> on that layer's weight (W0 its backdoored value), and
+ * after every step W is rescaled to W0's Frobenius norm. Defaults as the authors': alpha 0.2, SGD lr 0.01
+ * momentum 0.9 without weight decay, cosine over 10 epochs, batch 128, random crop + flip, BatchNorm in train mode.
+ */
+import { Rng } from '../data/random.js';
+import { crossEntropyTerm } from '../training/loss/cross-entropy.js';
+import { weightInnerProductTerm } from '../training/loss/weight-inner-product.js';
+import { Sgd, type SgdConfig } from '../training/optimizers/sgd.js';
+import type { ParameterStore } from '../training/parameter-store.js';
+import { describeSchedule, type LrSchedule } from '../training/schedule.js';
+import { plainStep } from '../training/steps.js';
+import type { Defence } from './defence.js';
+import { nonNegative, positive } from './checks.js';
+import { findFinalLinear } from './final-linear.js';
+import { CROP_FLIP } from './ft-sam.js';
+import type { MethodOptions } from './method-options.js';
+import { trainCopy } from './train-copy.js';
+
+export interface FstOptions {
+  epochs: number;
+  batch: number;
+  schedule: LrSchedule;
+  sgd: SgdConfig;
+  alpha: number;
+}
+
+function frobenius(a: Float32Array): number {
+  let s = 0;
+  for (const v of a) s += v * v;
+  return Math.sqrt(s);
+}
+
+export const fst: Defence<FstOptions> = {
+  name: 'fst',
+  summary: 'feature shift tuning (Min et al. 2023)',
+  options: ['alpha', 'baseline'],
+  resolve(o: MethodOptions): FstOptions {
+    positive(o.epochs, '--epochs', true);
+    positive(o.lr, '--lr');
+    positive(o.batch, '--batch', true);
+    nonNegative(o.alpha, '--alpha');
+    nonNegative(o.weightDecay, '--weight-decay');
+    nonNegative(o.momentum, '--momentum');
+    const epochs = o.epochs ?? 10;
+    return {
+      epochs, batch: o.batch ?? 128, schedule: { kind: 'cosine', lr: o.lr ?? 0.01, epochs },
+      sgd: { momentum: o.momentum ?? 0.9, nesterov: false, weightDecay: o.weightDecay ?? 0 }, alpha: o.alpha ?? 0.2,
+    };
+  },
+  describe: (r) => ({
+    epochs: r.epochs, lr: r.schedule.lr, schedule: describeSchedule(r.schedule), batch: r.batch, optimizer: 'sgd', momentum: r.sgd.momentum,
+    nesterov: r.sgd.nesterov, weight_decay: r.sgd.weightDecay, alpha: r.alpha, augmentation: 'RandomCrop(pad 4) + HorizontalFlip',
+  }),
+  stateFactor: (r) => (r.sgd.momentum !== 0 ? 1 : 0),
+  train(ctx, r, slot) {
+    return trainCopy(ctx, slot, (model, store) => {
+      const lin = findFinalLinear(model);
+      const w = store.get(lin.weight);
+      const original = w.value.slice();
+      const norm0 = frobenius(original);
+      // Re-initialise from a stream of its own, so the training stream is the same with or without FST.
+      const rng = new Rng(ctx.seed + 3);
+      const bound = 1 / Math.sqrt(lin.fanIn);
+      for (const name of [lin.weight, lin.bias]) {
+        if (!name) continue;
+        const v = store.get(name).value;
+        for (let i = 0; i < v.length; i++) v[i] = (2 * rng.next() - 1) * bound;
+      }
+      const rescale = (s: ParameterStore) => {
+        const v = s.get(lin.weight).value;
+        const f = norm0 / frobenius(v);
+        for (let i = 0; i < v.length; i++) v[i] = v[i]! * f;
+      };
+      const opt = new Sgd(r.sgd);
+      return {
+        title: 'FST', optimizer: opt,
+        gradients: { terms: [crossEntropyTerm(model.numClasses), weightInnerProductTerm(lin.weight, original, w.dims, r.alpha)] },
+        step: (engine) => plainStep(engine, store, opt, rescale), epochs: r.epochs, batch: r.batch, schedule: r.schedule, augment: CROP_FLIP,
+      };
+    });
+  },
+};

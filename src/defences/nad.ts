@@ -1,0 +1,132 @@
+/**
+ * `nad`, Neural Attention Distillation (Li et al., ICLR 2021), as the authors' code runs it: a teacher
+ * (the model fine-tuned on the clean data by --teacher-method, ft by default, or a given ONNX file), then
+ * the backdoored model again with CE + sum_k beta_k * MSE(attention maps) towards the frozen teacher's
+ * taps. Defaults: the teacher 10 epochs, distillation 20, SGD lr 0.1 (x0.1 from epoch 2) Nesterov momentum
+ * 0.9 weight decay 1e-4, batch 64, crop + flip + cutout, p 2, beta 500 for the first tap and 1000 after.
+ */
+import { NAD_AUGMENT } from '../data/augment.js';
+import { BadInputError } from '../errors.js';
+import { modelBytes } from '../export/write-model.js';
+import { TrainableModel } from '../import/trainable-model.js';
+import { attentionExponent } from '../training/attention.js';
+import { FrozenModel } from '../training/frozen-model.js';
+import { attentionDistillationTerm, teacherTapInput } from '../training/loss/attention-distillation.js';
+import { crossEntropyTerm } from '../training/loss/cross-entropy.js';
+import { Sgd } from '../training/optimizers/sgd.js';
+import { plainStep } from '../training/steps.js';
+import { probeSession } from '../verify/onnx-runtime.js';
+import type { Defence, DefenceResult, Intermediate } from './defence.js';
+import { nonNegative, positive } from './checks.js';
+import { ft, type FtOptions } from './ft.js';
+import type { MethodOptions } from './method-options.js';
+import { trainCopy } from './train-copy.js';
+import { teacherDefence } from './teacher-methods.js';
+
+/** The rule for beta with any number of taps: 500 for the first tap, 1000 for the others (3 taps: 500, 1000, 1000). */
+export function defaultBetas(taps: number): number[] {
+  return Array.from({ length: taps }, (_, i) => (i === 0 ? 500 : 1000));
+}
+
+export interface NadOptions extends FtOptions {
+  teacher?: string;
+  teacherMethod: string;
+  teacherEpochs: number;
+  betas?: number[];
+  p: number;
+  attention: string;
+  /** The options as given, for the teacher method. */
+  given: MethodOptions;
+}
+
+export const nad: Defence<NadOptions> = {
+  name: 'nad',
+  summary: 'Neural Attention Distillation (Li et al. 2021)',
+  options: ['teacher', 'teacherMethod', 'teacherEpochs', 'betas', 'p', 'attention', 'lrDropEpoch'],
+  resolve(o: MethodOptions): NadOptions {
+    positive(o.p, '--p');
+    nonNegative(o.teacherEpochs, '--teacher-epochs', true);
+    if (o.betas?.some((b) => !Number.isFinite(b) || b < 0)) throw new BadInputError('--betas: must be non-negative numbers');
+    const teacherMethod = o.teacherMethod ?? 'ft';
+    if (o.teacher && o.teacherMethod) throw new BadInputError('--teacher and --teacher-method exclude each other (a given teacher is not trained)');
+    if (teacherMethod === 'nad') throw new BadInputError('--teacher-method: nad cannot teach itself (use ft, ft-sam or fst)');
+    teacherDefence(teacherMethod);
+    return {
+      ...ft.resolve({ ...o, epochs: o.epochs ?? 20 }),
+      teacher: o.teacher, teacherMethod, teacherEpochs: o.teacherEpochs ?? 10, betas: o.betas,
+      p: attentionExponent(o.attention ?? 'pow', o.p ?? 2), attention: o.attention ?? 'pow', given: o,
+    };
+  },
+  describe: (r) => ({
+    ...ft.describe(r), teacher: r.teacher ?? null, teacher_method: r.teacher ? null : r.teacherMethod, teacher_epochs: r.teacher ? 0 : r.teacherEpochs,
+    betas: r.betas ?? null, p: r.p, attention: r.attention,
+  }),
+  stateFactor: (r) => ft.stateFactor(r),
+  async train() {
+    throw new Error('nad trains through run()');
+  },
+  async run(ctx, r): Promise<DefenceResult> {
+    const probe = new TrainableModel(ctx.source, ctx.tapNames);
+    const taps = probe.taps.map((t) => ({ name: t.name, shape: [...t.shape] }));
+    probe.dispose();
+    if (taps.length === 0) throw new BadInputError(`${ctx.source.path}: no residual-group taps found; name them with --taps`);
+    const betas = r.betas ?? defaultBetas(taps.length);
+    if (betas.length !== taps.length) {
+      throw new BadInputError(`--betas: ${betas.length} values for ${taps.length} taps (${taps.map((t) => t.shape.join('x')).join(', ')})`);
+    }
+    const tapNames = taps.map((t) => t.name);
+    const losses: DefenceResult['losses'] = { teacher: [] };
+    const engines: DefenceResult['engines'] = { teacher: 'none' };
+
+    // The teacher: a given ONNX file, or the backdoored model trained by the teacher method.
+    let teacher: Intermediate;
+    if (r.teacher) {
+      const tm = TrainableModel.fromFile(r.teacher);
+      if (tm.taps.length !== taps.length || tm.taps.some((tp, i) => tp.shape[1] !== taps[i]!.shape[1] || tp.shape[2] !== taps[i]!.shape[2])) {
+        throw new BadInputError(`--teacher ${r.teacher}: its taps (${tm.taps.map((x) => x.shape.slice(1).join('x')).join(', ')}) do not match the student's spatial sizes (${taps.map((x) => x.shape.slice(1).join('x')).join(', ')})`);
+      }
+      const tt = tm.taps.map((x) => x.name);
+      teacher = { label: 'teacher', method: 'given', bytes: modelBytes(tm.source), tapBytes: modelBytes(tm.source, undefined, undefined, tt), taps: tt, path: r.teacher };
+      probeSession(teacher.bytes, r.teacher);
+      tm.dispose();
+    } else if (r.teacherEpochs === 0) {
+      // No fine-tuning: the backdoored model is its own teacher.
+      teacher = { label: 'teacher', method: r.teacherMethod, bytes: modelBytes(ctx.source), tapBytes: modelBytes(ctx.source, undefined, undefined, tapNames), taps: tapNames };
+    } else {
+      const def = teacherDefence(r.teacherMethod);
+      const g = r.given;
+      // An ft teacher takes NAD's optimiser flags (the authors train both phases alike); another method its own defaults.
+      const opts = r.teacherMethod === 'ft'
+        ? ft.resolve({ epochs: r.teacherEpochs, lr: g.lr, lrDropEpoch: g.lrDropEpoch, batch: g.batch, momentum: g.momentum, weightDecay: g.weightDecay })
+        : def.resolve({ epochs: r.teacherEpochs });
+      const copy = await def.train(ctx, opts, { name: 'teacher', seedOffset: 1 });
+      copy.store.writeTo(copy.model);
+      const weights = copy.model.exportWeights();
+      copy.model.dispose();
+      Object.assign(losses, copy.losses);
+      Object.assign(engines, copy.engines);
+      teacher = { label: 'teacher', method: r.teacherMethod, bytes: modelBytes(ctx.source, weights), tapBytes: modelBytes(ctx.source, weights, undefined, tapNames), taps: tapNames };
+    }
+
+    // Distillation: the backdoored model again, CE + attention terms towards the frozen teacher's taps.
+    const frozen = await FrozenModel.create(teacher.tapBytes, teacher.path ?? 'teacher', teacher.taps);
+    try {
+      const copy = await trainCopy(ctx, { name: 'nad', seedOffset: 2 }, (model, store) => {
+        const opt = new Sgd(r.sgd);
+        const terms = [crossEntropyTerm(model.numClasses), ...model.taps.map((t, k) => attentionDistillationTerm(k, t.name, t.shape, betas[k]!, r.p))];
+        ctx.log(`nad: betas ${betas.join(',')}, p ${r.p}`);
+        return {
+          title: 'distillation', optimizer: opt, gradients: { terms },
+          extras: async (nchw, dims) => Object.fromEntries((await frozen.run(nchw, dims)).map((t, k) => [teacherTapInput(k), t])),
+          step: (engine) => plainStep(engine, store, opt), epochs: r.epochs, batch: r.batch, schedule: r.schedule, augment: NAD_AUGMENT,
+        };
+      });
+      return {
+        ...copy, losses: { ...losses, ...copy.losses }, engines: { ...engines, ...copy.engines },
+        parameters: { ...nad.describe(r), betas }, teacher,
+      };
+    } finally {
+      await frozen.release();
+    }
+  },
+};

@@ -1,0 +1,46 @@
+/** The report `clean` produces (--json, --report; schemas/clean-report.schema.json). The schema only grows. */
+import type { EpochLoss } from '../training/epoch-loop.js';
+import type { Metrics } from '../verify/metrics.js';
+
+export interface CleanReport {
+  tool: { name: 'nad-onnx'; version: string };
+  command: 'clean';
+  /** The defence that made the output (nad, ft, ft-sam, fst). */
+  method: string;
+  model: { path: string; sha256: string };
+  output: { path: string; sha256: string | null; written: boolean };
+  parameters: Record<string, unknown>;
+  seed: number;
+  backend: { name: string; reason: string };
+  /** The training engine of each phase ('none': a ready --teacher; 'checkpoint': a phase a resumed run had finished). NAD: teacher, nad. */
+  engine: Record<string, string>;
+  data: { train: { source: string; n: number }; test: { source: string; n: number } };
+  taps: { name: string; shape: number[] }[];
+  /** Per-epoch losses of each phase. NAD: teacher, nad; other methods: teacher (the baseline) and their own phase. */
+  losses: Record<string, EpochLoss[]>;
+  before: Metrics;
+  /** The plain fine-tuning baseline (NAD: its teacher, which --teacher-method or --teacher can change); null with --no-baseline. */
+  teacher: Metrics | null;
+  /** What `teacher` measures: the method that made it ('ft' for plain fine-tuning, 'given' for --teacher, 'output' when the method is ft itself). */
+  baseline: { method: string } | null;
+  after: Metrics;
+  der: { teacher: number | null; after: number | null };
+  gates: { passed: boolean; failed: string[] };
+  /** One-line warnings the CLI also prints (e.g. a large accuracy drop with no gate set). */
+  warnings: string[];
+  export_check: { max_abs_logit_diff: number };
+  /** Estimated training memory: the parameter store and the method's state (optimiser moments, perturbed copies). */
+  memory: { parameters_mb: number; training_state_mb: number };
+  timings: Record<string, number>;
+}
+
+/** The row label of each model in tables. */
+export function methodLabel(method: string): string {
+  return ({ nad: 'NAD', ft: 'FT', 'ft-sam': 'FT-SAM', fst: 'FST' } as Record<string, string>)[method] ?? method;
+}
+
+export function baselineLabel(r: Pick<CleanReport, 'method' | 'baseline'>): string {
+  const m = r.baseline?.method ?? 'ft';
+  if (r.method === 'nad') return m === 'ft' ? 'fine-tuning (teacher)' : m === 'given' ? 'given teacher' : `${methodLabel(m)} (teacher)`;
+  return m === 'output' ? 'fine-tuning (= output)' : 'fine-tuning (baseline)';
+}

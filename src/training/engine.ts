@@ -1,0 +1,69 @@
+/**
+ * The training-engine contract. An engine computes one forward + backward pass of a loss made of terms
+ * (loss/) at given parameter values and returns the loss, each term, the gradients and the batch statistics;
+ * it changes nothing. Optimisers (optimizers/), running-statistics updates and weight perturbations (SAM)
+ * act on the ParameterStore outside it, so every method shares one engine.
+ */
+import { BadInputError } from '../errors.js';
+import type { LossTerm } from './loss/loss-term.js';
+
+export const ENGINES = ['auto', 'onnxruntime', 'tfjs'] as const;
+export type EngineChoice = (typeof ENGINES)[number];
+
+export interface Batch {
+  /** Augmented, normalised images, NHWC and the same in NCHW. */
+  nhwc: Float32Array;
+  nchw: Float32Array;
+  labels: Int32Array;
+  n: number;
+  /** Per-batch term inputs that do not come from the labels (e.g. a frozen teacher's taps, NCHW). */
+  extras?: Record<string, Float32Array>;
+}
+
+/** What one engine instance computes (fixed when it is created). */
+export interface GradientSpec {
+  terms: LossTerm[];
+  /** Gradients with respect to the trainable parameters (default true). */
+  params?: boolean;
+  /** Also with respect to the image input (returned NCHW under INPUT_GRADIENT). */
+  input?: boolean;
+  /** BatchNorm with batch statistics ('train', default) or running statistics ('eval'). */
+  batchNorm?: 'train' | 'eval';
+}
+
+/** Key of the input gradient in StepResult.grads. */
+export const INPUT_GRADIENT = '#input';
+
+/** A batch's statistics for one BatchNorm, for the running-statistics update (ONNX momentum convention). */
+export interface BatchStat {
+  meanParam: string;
+  varParam: string;
+  momentum: number;
+  mean: Float32Array;
+  varUnbiased: Float32Array;
+}
+
+export interface StepResult {
+  total: number;
+  /** Each term's unweighted value, by term name. */
+  terms: Record<string, number>;
+  /** Gradients in ONNX layout by parameter name (and INPUT_GRADIENT). */
+  grads: Map<string, Float32Array>;
+  /** Empty in 'eval' BatchNorm mode. */
+  stats: BatchStat[];
+}
+
+export interface TrainingEngine {
+  readonly name: Exclude<EngineChoice, 'auto'>;
+  /** Forward + backward at `values` (ONNX layout by parameter name; missing ones are the store's). */
+  gradients(batch: Batch, values: ReadonlyMap<string, Float32Array>): Promise<StepResult>;
+  dispose(): Promise<void>;
+}
+
+export function checkEngineChoice(choice: string): EngineChoice {
+  if (!(ENGINES as readonly string[]).includes(choice)) throw new BadInputError(`--engine: unknown engine '${choice}' (choose from ${ENGINES.join(', ')})`);
+  return choice as EngineChoice;
+}
+
+/** An engine that cannot compute what a method asks (callers fall back to the other engine, or refuse). */
+export class EngineCannot extends Error {}
