@@ -41,6 +41,7 @@ export function methodLabel(method: string): string {
 
 export function baselineLabel(r: Pick<CleanReport, 'method' | 'baseline'>): string {
   const m = r.baseline?.method ?? 'ft';
-  if (r.method === 'nad') return m === 'ft' ? 'fine-tuning (teacher)' : m === 'given' ? 'given teacher' : `${methodLabel(m)} (teacher)`;
+  // A given --teacher keeps the row name it always had: NAD's own tables call the teacher so.
+  if (r.method === 'nad') return m === 'ft' || m === 'given' ? 'fine-tuning (teacher)' : `${methodLabel(m)} (teacher)`;
   return m === 'output' ? 'fine-tuning (= output)' : 'fine-tuning (baseline)';
 }

@@ -1,0 +1,171 @@
+/**
+ * What the training engine offers beyond a plain step, against PyTorch recordings
+ * (fixtures/make_engine_references.py) and finite differences: gradients with respect to the input
+ * (BatchNorm in train and in eval mode), eval-mode parameter gradients, Adam, the cosine schedule, and
+ * the engine choice when the tfjs engine cannot run a spec.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BadInputError } from '../src/errors.js';
+import { TrainableModel } from '../src/import/trainable-model.js';
+import { createEngine } from '../src/training/create-engine.js';
+import { INPUT_GRADIENT, type GradientSpec } from '../src/training/engine.js';
+import { crossEntropyTerm } from '../src/training/loss/cross-entropy.js';
+import { Adam } from '../src/training/optimizers/adam.js';
+import { ParameterStore } from '../src/training/parameter-store.js';
+import { lrAt } from '../src/training/schedule.js';
+import { buildModel, randoms } from './helpers/onnx-builder.js';
+import { maxAbsDiff, modelPath, readJson, REFERENCE, relL2, wasm } from './helpers/fixtures.js';
+
+interface EngineRef {
+  x_nchw: number[]; labels: number[]; shape: [number, number, number, number];
+  train: { loss: number; input_grad: number[]; param_grads: Record<string, number[]> };
+  eval: { loss: number; input_grad: number[]; param_grads: Record<string, number[]> };
+  adam: { lr: number; weight_decay: number; initial: number[]; grads: number[][]; values: number[][] };
+  cosine: { lr: number; epochs: number; lrs: number[] };
+}
+
+const REF = readJson<EngineRef>(join(REFERENCE, 'engine.json'));
+
+beforeAll(wasm);
+
+function nchwToNhwc(x: Float32Array, n: number, c: number, h: number, w: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < n; b++) for (let k = 0; k < c; k++) for (let i = 0; i < h * w; i++) out[(b * h * w + i) * c + k] = x[(b * c + k) * h * w + i]!;
+  return out;
+}
+
+async function gradientsOf(model: TrainableModel, spec: GradientSpec, nchw: Float32Array, labels: Int32Array) {
+  const [n, c, h, w] = [labels.length, ...model.inputShape];
+  const store = new ParameterStore(model);
+  const e = await createEngine(model, store, spec, { choice: 'onnxruntime' });
+  try {
+    return await e.gradients({ nhwc: nchwToNhwc(nchw, n, c, h, w), nchw, labels, n }, store.values());
+  } finally {
+    await e.dispose();
+  }
+}
+
+describe('gradients with respect to the input', () => {
+  for (const mode of ['train', 'eval'] as const) {
+    it(`match PyTorch with BatchNorm in ${mode} mode (WRN-16-1, 4 images)`, async () => {
+      const model = TrainableModel.fromFile(modelPath('wrn16_1_unfused'));
+      const r = await gradientsOf(model, { terms: [crossEntropyTerm(10)], input: true, batchNorm: mode }, Float32Array.from(REF.x_nchw), Int32Array.from(REF.labels));
+      model.dispose();
+      const ref = REF[mode];
+      expect(Math.abs(r.total - ref.loss)).toBeLessThan(1e-4 * ref.loss);
+      const rel = relL2(r.grads.get(INPUT_GRADIENT)!, ref.input_grad);
+      console.log(`input gradient, BatchNorm ${mode}: relative L2 difference to PyTorch ${rel.toExponential(2)}`);
+      expect(rel).toBeLessThan(2e-3);
+      if (mode === 'eval') {
+        for (const [k, g] of Object.entries(ref.param_grads)) expect(relL2(r.grads.get(k)!, g), k).toBeLessThan(2e-3);
+        expect(r.stats).toEqual([]); // eval mode leaves the running statistics alone
+      } else {
+        expect(r.stats.length).toBeGreaterThan(0);
+      }
+    });
+  }
+
+  it('only the input: no parameter gradients are computed', async () => {
+    const model = TrainableModel.fromFile(modelPath('wrn16_1_unfused'));
+    const r = await gradientsOf(model, { terms: [crossEntropyTerm(10)], input: true, params: false, batchNorm: 'eval' }, Float32Array.from(REF.x_nchw), Int32Array.from(REF.labels));
+    model.dispose();
+    expect([...r.grads.keys()]).toEqual([INPUT_GRADIENT]);
+    expect(relL2(r.grads.get(INPUT_GRADIENT)!, REF.eval.input_grad)).toBeLessThan(2e-3);
+  });
+
+  it('match central finite differences of the eval-mode loss (conv, BatchNorm, ReLU, pooling, Gemm)', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'nad-fd-')), 'small.onnx');
+    const bytes = buildModel({
+      inputs: [{ name: 'x', dims: [3, 2, 6, 6] }], outputs: ['logits'],
+      nodes: [
+        { op: 'Conv', inputs: ['x', 'w1', 'b1'], outputs: ['a'], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } },
+        { op: 'BatchNormalization', inputs: ['a', 's', 'bb', 'm', 'v'], outputs: ['bn'], attrs: { epsilon: { float: 1e-5 } } },
+        { op: 'Relu', inputs: ['bn'], outputs: ['r'] }, { op: 'GlobalAveragePool', inputs: ['r'], outputs: ['g'] },
+        { op: 'Flatten', inputs: ['g'], outputs: ['f'] }, { op: 'Gemm', inputs: ['f', 'w2', 'b2'], outputs: ['logits'], attrs: { transB: 1 } },
+      ],
+      inits: [
+        { name: 'w1', dims: [4, 2, 3, 3], float: Array.from(randoms(72, 21)) }, { name: 'b1', dims: [4], float: [0.1, -0.2, 0.05, 0] },
+        { name: 's', dims: [4], float: [1.2, 0.8, 1, 0.5] }, { name: 'bb', dims: [4], float: [0.1, 0.2, -0.1, 0.3] },
+        { name: 'm', dims: [4], float: [0.05, -0.1, 0.2, 0] }, { name: 'v', dims: [4], float: [0.9, 1.3, 0.7, 1.1] },
+        { name: 'w2', dims: [3, 4], float: Array.from(randoms(12, 22)) }, { name: 'b2', dims: [3], float: [0, 0.1, -0.1] },
+      ],
+    });
+    writeFileSync(path, bytes);
+    const model = TrainableModel.fromFile(path);
+    const x = Float32Array.from(randoms(3 * 2 * 36, 23));
+    const labels = Int32Array.from([0, 2, 1]);
+    const r = await gradientsOf(model, { terms: [crossEntropyTerm(3)], input: true, params: false, batchNorm: 'eval' }, x, labels);
+    model.dispose();
+    const g = r.grads.get(INPUT_GRADIENT)!;
+    const session = await ort.InferenceSession.create(bytes);
+    const loss = async (xs: Float32Array) => {
+      const out = (await session.run({ x: new ort.Tensor('float32', xs, [3, 2, 6, 6]) })).logits!.data as Float32Array;
+      let l = 0;
+      for (let i = 0; i < 3; i++) {
+        const row = Array.from(out.subarray(i * 3, i * 3 + 3));
+        const mx = Math.max(...row);
+        l += Math.log(row.reduce((a, v) => a + Math.exp(v - mx), 0)) + mx - row[labels[i]!]!;
+      }
+      return l / 3;
+    };
+    expect(Math.abs(r.total - (await loss(x)))).toBeLessThan(1e-5);
+    const h = 2e-3;
+    for (let t = 0; t < 4; t++) {
+      const v = randoms(x.length, 30 + t);
+      const plus = x.map((xi, i) => xi + h * v[i]!), minus = x.map((xi, i) => xi - h * v[i]!);
+      const fd = ((await loss(plus)) - (await loss(minus))) / (2 * h);
+      const dot = g.reduce((a, gi, i) => a + gi * v[i]!, 0);
+      console.log(`direction ${t}: finite difference ${fd.toFixed(6)}, gradient ${dot.toFixed(6)}`);
+      expect(Math.abs(fd - dot), `direction ${t}: finite difference ${fd}, gradient ${dot}`).toBeLessThan(5e-3 * Math.abs(dot) + 1e-4);
+    }
+    await session.release();
+  });
+});
+
+describe('optimisers and schedules', () => {
+  it('Adam (weight decay) gives torch.optim.Adam\'s values step by step', async () => {
+    const a = REF.adam;
+    const model = TrainableModel.fromFile(modelPath('wrn16_1_unfused'));
+    const store = new ParameterStore(model);
+    model.dispose();
+    // A stand-in entry of the right size: the optimiser works on any trainable store entry.
+    store.entries.set('p', { value: Float32Array.from(a.initial), dims: [3, 4], role: 'weight', trainable: true });
+    const adam = new Adam({ beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: a.weight_decay });
+    a.grads.forEach((g, i) => {
+      adam.step(store, new Map([['p', Float32Array.from(g)]]), a.lr);
+      expect(maxAbsDiff(store.get('p').value, a.values[i]!), `step ${i + 1}`).toBeLessThan(1e-6);
+    });
+    // Its state round-trips through a checkpoint.
+    const again = new Adam({ beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: a.weight_decay });
+    again.setState(adam.state());
+    expect([...again.state().keys()].sort()).toEqual(['p#m', 'p#t', 'p#v']);
+  });
+
+  it('cosine annealing gives torch\'s CosineAnnealingLR per epoch', () => {
+    const c = REF.cosine;
+    c.lrs.forEach((lr, e) => expect(Math.abs(lrAt({ kind: 'cosine', lr: c.lr, epochs: c.epochs }, e) - lr)).toBeLessThan(1e-12));
+  });
+});
+
+describe('engine choice', () => {
+  it('--engine tfjs for a spec the tfjs engine cannot run is bad input; auto on a GPU build falls back to onnxruntime and says why', async () => {
+    const model = TrainableModel.fromFile(modelPath('wrn16_1_unfused'));
+    const store = new ParameterStore(model);
+    const spec: GradientSpec = { terms: [crossEntropyTerm(10)], input: true, batchNorm: 'eval' };
+    const err = await createEngine(model, store, spec, { choice: 'tfjs', method: 'scan' }).catch((e) => e);
+    expect(err).toBeInstanceOf(BadInputError);
+    expect(err.message).toMatch(/^--engine tfjs: cannot run --method scan \(no gradients with respect to the input on the tfjs engine\)/);
+    const logs: string[] = [];
+    const e = await createEngine(model, store, spec, { choice: 'auto', preferTfjs: true, onLog: (l) => logs.push(l) });
+    expect(e.name).toBe('onnxruntime');
+    expect(logs).toEqual(['engine: onnxruntime (the tfjs engine has no gradients with respect to the input, which this method needs)']);
+    await e.dispose();
+    const t = await createEngine(model, store, { terms: [crossEntropyTerm(10)] }, { choice: 'auto', preferTfjs: true });
+    expect(t.name).toBe('tfjs');
+    model.dispose();
+  });
+});
