@@ -1,0 +1,127 @@
+/**
+ * `clean --method`: the pipeline shared by every defence: flag checks and their order, the accuracy
+ * warning, the baseline, resumable runs of a method other than NAD, and that `ft` is NAD's teacher.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli, isOneLineError } from './helpers/cli.js';
+import { FIXTURES, modelPath, ROOT } from './helpers/fixtures.js';
+import { schemaErrors } from './helpers/schemas.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'nad-def-'));
+const DATA = join(FIXTURES, 'data', 'fmnist-clean');
+const TEST = join(FIXTURES, 'data', 'fmnist-test.npz');
+
+describe('method flags', () => {
+  const bad: [string, string[], RegExp][] = [
+    ['an unknown method', ['--method', 'anp2'], /^nad-onnx: --method: unknown method 'anp2' \(choose from nad, ft, ft-sam, fst\)$/],
+    ['an FT-SAM flag with NAD', ['--rho', '1'], /^nad-onnx: --rho does not apply to --method nad$/],
+    ['an FST flag with FT-SAM', ['--method', 'ft-sam', '--alpha', '0.1'], /^nad-onnx: --alpha does not apply to --method ft-sam$/],
+    ['a NAD flag with FST', ['--method', 'fst', '--betas', '1,2,3'], /^nad-onnx: --betas does not apply to --method fst$/],
+    ['--lr-drop-epoch with a cosine method', ['--method', 'fst', '--lr-drop-epoch', '3'], /^nad-onnx: --lr-drop-epoch does not apply to --method fst$/],
+    ['--teacher-method without --method nad', ['--method', 'ft', '--teacher-method', 'ft-sam'], /^nad-onnx: --teacher-method needs --method nad \(got --method ft\)$/],
+    ['--teacher-method nad', ['--teacher-method', 'nad'], /^nad-onnx: --teacher-method: nad cannot teach itself/],
+    ['an unknown --teacher-method', ['--teacher-method', 'sau'], /^nad-onnx: --teacher-method: unknown method 'sau' \(choose from ft, ft-sam, fst\)$/],
+    ['--no-baseline with NAD', ['--no-baseline'], /^nad-onnx: --no-baseline does not apply to --method nad$/],
+    ['a bad FT-SAM value', ['--method', 'ft-sam', '--rho', '-1'], /^nad-onnx: --rho: must be a positive number \(got -1\)$/],
+    ['--label-smoothing out of range', ['--method', 'ft-sam', '--label-smoothing', '1'], /^nad-onnx: --label-smoothing: must be in \[0, 1\)/],
+  ];
+  for (const [name, extra, pattern] of bad) {
+    it(`${name}: exit 2, one line, no output`, async () => {
+      const out = join(dir, `bad-${name.replace(/\W/g, '')}.onnx`);
+      const r = await cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.1', '--out', out, ...extra]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(isOneLineError(r.stderr), r.stderr).toBe(true);
+      expect(r.stderr.trim()).toMatch(pattern);
+      expect(existsSync(out)).toBe(false);
+    });
+  }
+
+  it('a broken model is named before a flag that does not apply', async () => {
+    const broken = join(dir, 'broken.onnx');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(broken, readFileSync(modelPath('wrn16_1')).subarray(0, 5000));
+    const r = await cli(['clean', broken, '--data', DATA, '--out', join(dir, 'x.onnx'), '--rho', '1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/broken\.onnx/);
+    expect(r.stderr).not.toMatch(/--rho/);
+  });
+
+  it('bad data is named before a flag that does not apply', async () => {
+    const r = await cli(['clean', modelPath('wrn16_1'), '--data', join(dir, 'missing'), '--out', join(dir, 'x.onnx'), '--method', 'fst', '--rho', '1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/missing/);
+    expect(r.stderr).not.toMatch(/--rho/);
+  });
+});
+
+describe('accuracy warning', () => {
+  it('a drop of more than 3 points with no gate: one warning line with the fine-tuning baseline\'s drop; none with --max-acc-drop', async () => {
+    // The annealed fixture loses accuracy under any fine-tuning at NAD's learning rate (README).
+    const args = ['clean', modelPath('wrn16_1'), '--data', DATA, '--test', TEST, '--teacher-epochs', '1', '--epochs', '1', '--json'];
+    const r = await cli([...args, '--out', join(dir, 'warn.onnx')]);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    const drop = rep.before.acc_all - rep.after.acc_all, baseline = rep.before.acc_all - rep.teacher.acc_all;
+    expect(drop).toBeGreaterThan(3);
+    expect(rep.warnings).toEqual([`warning: NAD lost ${drop.toFixed(2)} points of acc_all (${rep.before.acc_all.toFixed(2)} -> ${rep.after.acc_all.toFixed(2)}); plain fine-tuning lost ${baseline.toFixed(2)}; set --max-acc-drop to refuse such a model`]);
+    expect(r.stderr.trim().split('\n').filter((l) => l.includes('warning'))).toEqual([`nad-onnx: ${rep.warnings[0]}`]);
+    const gated = await cli([...args, '--out', join(dir, 'warn-gated.onnx'), '--max-acc-drop', '100']);
+    expect(gated.code).toBe(0);
+    expect(JSON.parse(gated.stdout).warnings).toEqual([]);
+    expect(gated.stderr).not.toMatch(/warning/);
+  });
+});
+
+describe('methods share one pipeline', () => {
+  it('--method ft is NAD\'s teacher: the same flags and seed give the teacher\'s figures', async () => {
+    const common = ['--data', DATA, '--test', TEST, '--trigger', 'grid', '--target', '0', '--lr-drop-epoch', '1', '--json', '--quiet'];
+    const nad = JSON.parse((await cli(['clean', modelPath('wrn16_1_nad'), ...common, '--teacher-epochs', '2', '--epochs', '1', '--out', join(dir, 'n.onnx')])).stdout);
+    const ft = JSON.parse((await cli(['clean', modelPath('wrn16_1_nad'), ...common, '--method', 'ft', '--epochs', '2', '--out', join(dir, 'f.onnx')])).stdout);
+    expect(schemaErrors('clean-report.schema.json', ft)).toBe('');
+    expect(ft.method).toBe('ft');
+    expect(ft.after).toEqual(nad.teacher);
+    expect(ft.teacher).toEqual(ft.after);
+    expect(ft.baseline).toEqual({ method: 'output' });
+    expect(ft.losses.ft.map((e: { loss: number }) => e.loss)).toEqual(nad.losses.teacher.map((e: { loss: number }) => e.loss));
+  });
+
+  it('--no-baseline: no baseline run, no teacher row', async () => {
+    const r = await cli(['clean', modelPath('wrn16_1_nad'), '--data', DATA, '--ratio', '0.2', '--method', 'fst', '--epochs', '1', '--no-baseline', '--out', join(dir, 'nb.onnx'), '--json', '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(schemaErrors('clean-report.schema.json', rep)).toBe('');
+    expect(rep.teacher).toBeNull();
+    expect(rep.baseline).toBeNull();
+    expect(Object.keys(rep.losses)).toEqual(['fst']);
+    expect(rep.memory.training_state_mb).toBeGreaterThan(rep.memory.parameters_mb);
+  });
+
+  it('a killed FT-SAM run resumes from its checkpoint (baseline finished, FT-SAM half done) and ends in the same bytes', async () => {
+    const ck = mkdtempSync(join(tmpdir(), 'nad-ck-sam-'));
+    const args = (out: string, extra: string[] = []) => [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', modelPath('wrn16_1_nad'), '--data', DATA, '--ratio', '0.3',
+      '--method', 'ft-sam', '--epochs', '2', '--batch', '32', '--out', out, '--quiet', ...extra];
+    const run = (a: string[]) => new Promise<number | null>((r) => spawn(process.execPath, a, { stdio: 'ignore' }).on('exit', (c) => r(c)));
+    const reference = join(ck, 'reference.onnx');
+    expect(await run(args(reference))).toBe(0);
+    const ckDir = join(ck, 'state'), out = join(ck, 'resumed.onnx');
+    const child = spawn(process.execPath, args(out, ['--checkpoint', ckDir]), { stdio: 'ignore' });
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        const f = join(ckDir, 'nad-onnx-checkpoint.bin');
+        if (existsSync(f) && readFileSync(f).includes(Buffer.from('"phase":"ft-sam"'))) {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 50);
+    });
+    await new Promise((r) => child.on('exit', r));
+    expect(existsSync(out)).toBe(false);
+    expect(await run(args(out, ['--checkpoint', ckDir]))).toBe(0);
+    expect(readFileSync(out).equals(readFileSync(reference))).toBe(true);
+  });
+});
