@@ -6,7 +6,7 @@ import { buildGraph, imageInputShape } from './import/graph.js';
 import { evaluateMetrics, type Metrics } from './verify/metrics.js';
 import { createSession } from './verify/onnx-runtime.js';
 import { checkAttackOptions, parseTrigger } from './verify/triggers.js';
-import type { EpochProgress } from './training/epoch-loop.js';
+import type { EpochProgress } from './progress.js';
 
 export interface EvaluateOptions {
   model: string;

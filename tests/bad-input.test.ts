@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { onnx } from '../src/import/onnx-schema.js';
+import { onnx } from '../src/onnx/onnx-schema.js';
 import { cli, isOneLineError } from './helpers/cli.js';
 import { modelPath, MODELS } from './helpers/fixtures.js';
 import { buildModel } from './helpers/onnx-builder.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '../src/tf.js';
-import { onnx } from '../src/import/onnx-schema.js';
+import { onnx } from '../src/onnx/onnx-schema.js';
 import { parameterToOnnx } from '../src/import/parameters.js';
 import { calibrationMoments, findFoldedConvs } from '../src/import/restore-batchnorm.js';
 import { TrainableModel } from '../src/import/trainable-model.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BadInputError } from '../src/errors.js';
 import { modelBytes } from '../src/export/write-model.js';
-import { onnx } from '../src/import/onnx-schema.js';
+import { onnx } from '../src/onnx/onnx-schema.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { Rng } from '../src/data/random.js';
 import { createSession } from '../src/verify/onnx-runtime.js';

@@ -4,12 +4,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '../src/tf.js';
 import { editModelBytes, modelBytes, sha256 } from '../src/export/write-model.js';
 import { provenanceMetadata } from '../src/export/provenance.js';
-import { onnx } from '../src/import/onnx-schema.js';
+import { onnx } from '../src/onnx/onnx-schema.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { engineSteps } from './helpers/engine-steps.js';
 import { createSession, nhwcToNchw, runModel } from '../src/verify/onnx-runtime.js';
 import { FIXTURE_MODELS, fmnist, maxAbsDiff, modelPath, wasm } from './helpers/fixtures.js';
-import { concatBytes, lengthDelimited } from '../src/export/protobuf-wire.js';
+import { concatBytes, lengthDelimited } from '../src/onnx/protobuf-wire.js';
 
 beforeAll(wasm);
 

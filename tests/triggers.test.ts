@@ -1,4 +1,4 @@
-/** Trigger specs put the pixels NOTES.md §1 gives where they belong. */
+/** Trigger specs put the pixels each attack writes (the NAD authors' grid, Blended, SIG) where they belong. */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseTrigger } from '../src/verify/triggers.js';

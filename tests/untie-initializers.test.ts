@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '../src/tf.js';
 import { modelBytes } from '../src/export/write-model.js';
-import { onnx } from '../src/import/onnx-schema.js';
+import { onnx } from '../src/onnx/onnx-schema.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import type { EngineChoice } from '../src/training/engine.js';
 import { engineSteps } from './helpers/engine-steps.js';

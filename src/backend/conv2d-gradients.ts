@@ -2,7 +2,8 @@
  * A 2-D convolution whose gradients are built from forward convolutions only.
  *
  * The wasm backend has no Conv2DBackpropFilter kernel (training a conv fails) and its conv2dTranspose is
- * about 8x slower than a forward conv (NOTES.md §3). Both gradients are forward convs here:
+ * about 8x slower than a forward conv (measured on a [64,32,32,16] 3x3 conv: 159 ms against 21 ms for the
+ * flipped-kernel conv below). Both gradients are forward convs here:
  * - input gradient: the stride-dilated output gradient, padded, convolved with the flipped kernel;
  * - filter gradient: one conv over batch-transposed tensors (channels become the batch, the batch
  *   becomes channels), the forward stride turning into the dilation of that conv.

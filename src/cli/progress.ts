@@ -1,5 +1,5 @@
 /** Progress on stderr, one line redrawn per phase; silent when stderr is not a terminal. */
-import type { EpochProgress } from '../training/epoch-loop.js';
+import type { EpochProgress } from '../progress.js';
 
 export interface ProgressPrinter {
   update: (p: EpochProgress) => void;

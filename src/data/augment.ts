@@ -1,7 +1,7 @@
 /**
  * The NAD authors' training augmentation on an NHWC batch in [0, 1]: RandomCrop(size, padding 4) with
  * zero padding, RandomHorizontalFlip, then Cutout(1 hole, length 3), whose hole is 2x2 because the
- * code clips y ± length // 2 (NOTES.md §1). Plain JS: a 64-image batch takes well under a millisecond.
+ * code clips y ± length // 2 (their utils' Cutout). Plain JS: a 64-image batch takes well under a millisecond.
  */
 import type { Rng } from './random.js';
 

@@ -10,13 +10,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { BadInputError } from '../errors.js';
 import type { LoadedModel } from '../import/load-model.js';
-import { concatBytes, fieldString, lengthDelimited, parseFields, WireError, type WireField } from './protobuf-wire.js';
-
-// Field numbers from onnx.proto.
-const MODEL_GRAPH = 7, MODEL_METADATA = 14;
-const GRAPH_INITIALIZER = 5;
-const TENSOR_FLOAT_DATA = 4, TENSOR_NAME = 8, TENSOR_RAW_DATA = 9, TENSOR_EXTERNAL_DATA = 13, TENSOR_DATA_LOCATION = 14;
-const ENTRY_KEY = 1, ENTRY_VALUE = 2;
+import { concatBytes, fieldString, lengthDelimited, parseFields, type WireField } from '../onnx/protobuf-wire.js';
+import { ENTRY_KEY, ENTRY_VALUE, GRAPH_INITIALIZER, MODEL_GRAPH, MODEL_METADATA, TENSOR_DATA_LOCATION, TENSOR_EXTERNAL_DATA, TENSOR_FLOAT_DATA, TENSOR_NAME, TENSOR_RAW_DATA } from '../onnx/field-numbers.js';
 
 export const MAX_INLINE_BYTES = 2 ** 31 - 1;
 
@@ -60,25 +55,6 @@ function rewriteTensor(src: Uint8Array, f: WireField, payload: Uint8Array, renam
 function tensorName(src: Uint8Array, f: WireField): string {
   const nameField = parseFields(src, f.dataStart, f.dataEnd).find((x) => x.no === TENSOR_NAME);
   return nameField ? fieldString(src, nameField) : '';
-}
-
-/**
- * Checks that the parts of the file the exporter edits (model, graph, initializer and metadata fields)
- * are well-formed protobuf. protobufjs's generated decoder is lenient about wire types; the editor is not.
- */
-export function checkWireStructure(src: Uint8Array, where: string): void {
-  try {
-    for (const mf of parseFields(src)) {
-      if (mf.no === MODEL_GRAPH && mf.wireType === 2) {
-        for (const gf of parseFields(src, mf.dataStart, mf.dataEnd)) {
-          if (gf.no === GRAPH_INITIALIZER && gf.wireType === 2) parseFields(src, gf.dataStart, gf.dataEnd);
-        }
-      } else if (mf.no === MODEL_METADATA && mf.wireType === 2) parseFields(src, mf.dataStart, mf.dataEnd);
-    }
-  } catch (e) {
-    if (e instanceof WireError) throw new BadInputError(`${where}: not a valid ONNX model (malformed protobuf: ${e.message})`);
-    throw e;
-  }
 }
 
 /** Applies edits to ONNX model bytes. With no edits the result equals the input, byte for byte. */

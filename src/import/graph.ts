@@ -3,7 +3,7 @@
  * graph input fed by the user, constants known before run time, and who consumes what.
  */
 import { BadInputError } from '../errors.js';
-import { AttributeType, type AttributeProto, type NodeProto, type ValueInfoProto } from './onnx-schema.js';
+import { AttributeType, type AttributeProto, type NodeProto, type ValueInfoProto } from '../onnx/onnx-schema.js';
 import { decodeTensor, toNumber, type TensorValue } from './tensor-data.js';
 import type { LoadedModel } from './load-model.js';
 

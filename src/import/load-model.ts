@@ -6,33 +6,16 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { BadInputError } from '../errors.js';
-import { onnx, type ModelProto, type TensorProto } from './onnx-schema.js';
+import { onnx, type ModelProto, type TensorProto } from '../onnx/onnx-schema.js';
 import { decodeTensor, toNumber, type TensorValue } from './tensor-data.js';
-import { checkWireStructure } from '../export/write-model.js';
+import { checkWireStructure } from '../onnx/wire-structure.js';
 import { untieForwardedInitializers } from './untie-initializers.js';
+import type { ExternalRef, LoadedModel } from './loaded-model.js';
 
 /** Refuse model files larger than this before reading them (ONNX's own protobuf limit is 2 GB). */
 export const MAX_MODEL_BYTES = 2 ** 31;
 
-export interface ExternalRef {
-  file: string; // absolute, resolved path inside the model folder
-  offset: number;
-  length: number;
-}
-
-export interface LoadedModel {
-  path: string;
-  /** The file's bytes exactly as read; export patches a copy of them. */
-  bytes: Uint8Array;
-  proto: ModelProto;
-  /** Every initializer, decoded. */
-  initializers: Map<string, TensorValue>;
-  /** Initializers whose data lives in an external file, with the checked location. */
-  external: Map<string, ExternalRef>;
-  /** Initializers split off a shared one (untie-initializers.ts): name -> the initializer it copies. */
-  untied: Map<string, string>;
-  opset: number;
-}
+export type { ExternalRef, LoadedModel } from './loaded-model.js';
 
 function readModelBytes(path: string): Uint8Array {
   let st;

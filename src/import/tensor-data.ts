@@ -1,7 +1,7 @@
 /** Decodes TensorProto payloads (raw_data, typed fields or already-resolved external bytes) into typed arrays. */
 import Long from 'long';
 import { BadInputError } from '../errors.js';
-import { DataType, type TensorProto } from './onnx-schema.js';
+import { DataType, type TensorProto } from '../onnx/onnx-schema.js';
 
 export type DType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'int8' | 'bool' | 'float16';
 export type TypedData = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Uint16Array;

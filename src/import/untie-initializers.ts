@@ -6,7 +6,7 @@
  * that forwards a float initializer becomes an initializer of its own, named by the Identity's output
  * (PyTorch's parameter name); the exporter writes it so (write-model.ts) and drops the Identity node.
  */
-import type { LoadedModel } from './load-model.js';
+import type { LoadedModel } from './loaded-model.js';
 
 /** Mutates the decoded model: drops the forwarding Identity nodes, adds their outputs as initializers. */
 export function untieForwardedInitializers(model: LoadedModel): void {

@@ -3,7 +3,7 @@
  * reductions whose form changed between opsets (ReduceSum takes axes as an input from opset 13,
  * ReduceMean from opset 18).
  */
-import { onnx, type NodeProto, type TensorProto } from '../import/onnx-schema.js';
+import { onnx, type NodeProto, type TensorProto } from '../onnx/onnx-schema.js';
 import { onnxDataType, type TensorValue } from '../import/tensor-data.js';
 
 type AttrValue = number | number[] | string | { float: number } | { floats: number[] };

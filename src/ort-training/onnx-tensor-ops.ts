@@ -5,7 +5,7 @@
  */
 import type { TensorOps } from '../training/loss/tensor-ops.js';
 import type { GraphBuilder } from './graph-builder.js';
-import type { NodeProto } from '../import/onnx-schema.js';
+import type { NodeProto } from '../onnx/onnx-schema.js';
 
 export class OnnxTensorOps implements TensorOps<string> {
   constructor(

@@ -10,7 +10,7 @@ import { resolveInitializer } from '../import/parameters.js';
 import { Attrs, type GraphNode } from '../import/graph.js';
 import { intValues } from '../import/tensor-data.js';
 import type { TrainableModel } from '../import/trainable-model.js';
-import { onnx, type NodeProto } from '../import/onnx-schema.js';
+import { onnx, type NodeProto } from '../onnx/onnx-schema.js';
 import type { LossTerm, TermInput } from '../training/loss/loss-term.js';
 import { GraphBuilder } from './graph-builder.js';
 import { emitEvalBatchNorm, emitTrainBatchNorm, type TrainBatchNorm } from './gradients/batch-normalization.js';

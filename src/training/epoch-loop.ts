@@ -10,6 +10,9 @@ import type { Rng } from '../data/random.js';
 import { NadError, ExitCode } from '../errors.js';
 import { nhwcToNchw } from '../verify/onnx-runtime.js';
 import type { Batch } from './engine.js';
+import type { EpochProgress } from '../progress.js';
+
+export type { EpochProgress } from '../progress.js';
 import { lrAt, type LrSchedule } from './schedule.js';
 
 export interface EpochLoss {
@@ -26,17 +29,6 @@ export interface EpochLoss {
   images: number;
 }
 
-export interface EpochProgress {
-  /** The training phase (teacher, nad, ft, ft-sam, fst, baseline) or an evaluation pass (`label` says which model). */
-  phase: string;
-  label?: string;
-  epoch: number;
-  epochs: number;
-  done: number;
-  total: number;
-  loss: number;
-  imagesPerSecond: number;
-}
 
 /** One optimisation step on a prepared batch: the loss and its terms before the update. */
 export type BatchStep = (batch: Batch, lr: number) => Promise<{ total: number; terms: Record<string, number> }>;

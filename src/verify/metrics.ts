@@ -6,7 +6,7 @@ import type * as ort from 'onnxruntime-node';
 import { selectRows, type Dataset } from '../data/dataset.js';
 import { normalizeBatch } from '../data/augment.js';
 import type { Trigger } from './triggers.js';
-import type { EpochProgress } from '../training/epoch-loop.js';
+import type { EpochProgress } from '../progress.js';
 import { nhwcToNchw, runModel } from './onnx-runtime.js';
 
 export interface Metrics {

@@ -1,5 +1,5 @@
 /**
- * Trigger specs for measuring ASR (NOTES.md §1), applied to one NHWC image in [0, 1]:
+ * Trigger specs for measuring ASR (BadNets' grid as the NAD authors' code writes it, Blended, SIG), applied to one NHWC image in [0, 1]:
  * grid | square:<size> | blend:<pattern.png|random:<seed>>:<alpha> | sig:<delta>:<f> | patch:<image.png>:<x>:<y>
  */
 import { BadInputError } from '../errors.js';

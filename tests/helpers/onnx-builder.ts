@@ -1,5 +1,5 @@
 /** Builds small ONNX models in memory (for per-op parity tests against onnxruntime). */
-import { onnx } from '../../src/import/onnx-schema.js';
+import { onnx } from '../../src/onnx/onnx-schema.js';
 
 export interface InitSpec {
   name: string;

@@ -1,7 +1,7 @@
 /**
  * BatchNormalization. Inference uses the running statistics; training uses batch statistics (biased
  * variance for normalising, unbiased for the running update, as PyTorch does) with an analytic gradient
- * (tfjs's gradient of tf.moments goes through slow Tile ops: NOTES.md §3).
+ * (tfjs's gradient of tf.moments goes through Tile ops that took 417 of a 1,650 ms WRN-16-1 step on wasm).
  */
 import * as tf from '../../tf.js';
 import type { OpContext, Value } from './op-types.js';

@@ -4,7 +4,7 @@
  * order of dimensions works on ONNX's NCHW view of its input.
  */
 import * as tf from '../../tf.js';
-import { DataType } from '../onnx-schema.js';
+import { DataType } from '../../onnx/onnx-schema.js';
 import type { TensorValue } from '../tensor-data.js';
 import { NCHW_TO_NHWC_AXIS, nchw, normAxis, onnxShape, plain } from './layout.js';
 import type { OpContext, Value } from './op-types.js';

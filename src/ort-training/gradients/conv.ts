@@ -1,5 +1,6 @@
 /**
- * Conv gradients as forward ops onnxruntime runs fast (NOTES.md §3): the input gradient is a
+ * Conv gradients as forward ops onnxruntime runs fast (a [64,16,32,32] 3x3 conv: forward 11 ms, input gradient
+ * as ConvTranspose 18 ms, filter gradient as a batch-transposed Conv 48 ms, 2 threads): the input gradient is a
  * ConvTranspose of the output gradient with the same weights; the filter gradient is a Conv over
  * batch-transposed tensors (images act as channels, the output gradient as the kernel, stride and
  * dilation swapped), cropped to the kernel size; the bias gradient is a sum over N, H, W.
@@ -64,7 +65,7 @@ export function convInputGradient(b: GraphBuilder, dy: string, w: string, g: Con
  * dW[o, i, kh, kw] = sum over n, y, x of dY[n, o, y, x] * Xpad[n, i, y*s + kh*d, x*s + kw*d]. With the
  * batch moved behind the channels ([C, N, H, W], one transpose each), every kernel tap is one strided Slice
  * of the padded input and one Gemm [Co, N*Ho*Wo] x [Ci, N*Ho*Wo]^T. onnxruntime runs the equivalent
- * batch-transposed Conv (NOTES.md §3) with a Ho x Wo kernel several times slower (bench/README.md).
+ * batch-transposed Conv with a Ho x Wo kernel several times slower (bench/README.md).
  */
 export function convFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry, wDims: number[]): string {
   if (g.group === 1) return denseFilterGradient(b, x, dy, g);
@@ -122,7 +123,7 @@ function denseFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeom
 
 /**
  * For stride 1 the input gradient is an ordinary convolution of the output gradient with the kernel
- * flipped and its channel axes swapped (NOTES.md §3), which onnxruntime runs faster than ConvTranspose.
+ * flipped and its channel axes swapped, which onnxruntime runs faster than ConvTranspose.
  */
 export function convInputGradientStride1(b: GraphBuilder, dy: string, w: string, g: ConvGeometry): string | undefined {
   if (g.strides.some((s) => s !== 1)) return undefined;

@@ -1,7 +1,8 @@
 /**
  * Protocol-buffer wire format: splitting a message into its fields (byte ranges) and writing fields.
  * The export edits ONNX files at this level so that every field it does not touch, including fields
- * newer than onnx-proto's schema, is copied byte for byte (NOTES.md §3). Written by hand: protobufjs's
+ * newer than onnx-proto's schema (onnx-proto 8 knows IR versions up to 7 and drops what it does not know when
+ * it re-encodes), is copied byte for byte. Written by hand: protobufjs's
  * Reader can skip fields but does not report their byte ranges.
  */
 export interface WireField {
