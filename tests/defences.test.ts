@@ -2,7 +2,6 @@
  * `clean --method`: the pipeline shared by every defence: flag checks and their order, the accuracy
  * warning, the baseline, resumable runs of a method other than NAD, and that `ft` is NAD's teacher.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { cli, isOneLineError } from './helpers/cli.js';
 import { FIXTURES, modelPath, ROOT } from './helpers/fixtures.js';
 import { schemaErrors } from './helpers/schemas.js';
+import { killAtPhase, runCli } from './helpers/interrupted-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nad-def-'));
 const DATA = join(FIXTURES, 'data', 'fmnist-clean');
@@ -104,24 +104,12 @@ describe('methods share one pipeline', () => {
     const ck = mkdtempSync(join(tmpdir(), 'nad-ck-sam-'));
     const args = (out: string, extra: string[] = []) => [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', modelPath('wrn16_1_nad'), '--data', DATA, '--ratio', '0.3',
       '--method', 'ft-sam', '--epochs', '2', '--batch', '32', '--out', out, '--quiet', ...extra];
-    const run = (a: string[]) => new Promise<number | null>((r) => spawn(process.execPath, a, { stdio: 'ignore' }).on('exit', (c) => r(c)));
     const reference = join(ck, 'reference.onnx');
-    expect(await run(args(reference))).toBe(0);
+    expect(await runCli(args(reference))).toBe(0);
     const ckDir = join(ck, 'state'), out = join(ck, 'resumed.onnx');
-    const child = spawn(process.execPath, args(out, ['--checkpoint', ckDir]), { stdio: 'ignore' });
-    await new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        const f = join(ckDir, 'nad-onnx-checkpoint.bin');
-        if (existsSync(f) && readFileSync(f).includes(Buffer.from('"phase":"ft-sam"'))) {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 50);
-    });
-    await new Promise((r) => child.on('exit', r));
+    await killAtPhase(args(out, ['--checkpoint', ckDir]), ckDir, 'ft-sam');
     expect(existsSync(out)).toBe(false);
-    expect(await run(args(out, ['--checkpoint', ckDir]))).toBe(0);
+    expect(await runCli(args(out, ['--checkpoint', ckDir]))).toBe(0);
     expect(readFileSync(out).equals(readFileSync(reference))).toBe(true);
   });
 });

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { killAtPhase, runCli } from './helpers/interrupted-run.js';
 import * as tf from '../src/tf.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { attentionMap } from '../src/training/attention.js';
@@ -67,24 +68,13 @@ describe('checkpoint and resume', () => {
     const dir = mkdtempSync(join(tmpdir(), 'nad-ck-'));
     const args = (out: string, extra: string[] = []) => [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', modelPath('wrn16_1'), '--data', join(FIXTURES, 'data', 'fmnist-clean'),
       '--ratio', '0.3', '--teacher-epochs', '2', '--epochs', '2', '--lr', '0.01', '--out', out, '--quiet', ...extra];
-    const run = (a: string[]) => new Promise<number | null>((r) => spawn(process.execPath, a, { stdio: 'ignore' }).on('exit', (c) => r(c)));
+    const run = runCli;
     const reference = join(dir, 'reference.onnx');
     expect(await run(args(reference))).toBe(0);
     // Kill (SIGKILL: no chance to clean up) once the first checkpoint of the NAD phase exists.
     const ckDir = join(dir, 'ck'), out = join(dir, 'resumed.onnx');
-    const child = spawn(process.execPath, args(out, ['--checkpoint', ckDir]), { stdio: 'ignore' });
+    await killAtPhase(args(out, ['--checkpoint', ckDir]), ckDir, 'nad');
     const { readFileSync: read } = await import('node:fs');
-    await new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        const f = join(ckDir, 'nad-onnx-checkpoint.bin');
-        if (existsSync(f) && read(f).includes(Buffer.from('"phase":"nad"'))) {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 50);
-    });
-    await new Promise((r) => child.on('exit', r));
     expect(existsSync(out)).toBe(false);
     expect(await run(args(out, ['--checkpoint', ckDir]))).toBe(0);
     expect(read(out).equals(read(reference))).toBe(true);

@@ -16,3 +16,12 @@ export function nonNegative(v: number | undefined, flag: string, integer = false
 export function fraction(v: number | undefined, flag: string): void {
   if (v !== undefined && !(v >= 0 && v < 1)) throw new BadInputError(`${flag}: must be in [0, 1) (got ${v})`);
 }
+
+/** The checks of the options every method reads (COMMON_OPTIONS). */
+export function checkCommon(o: { epochs?: number; lr?: number; batch?: number; weightDecay?: number; momentum?: number }): void {
+  positive(o.epochs, '--epochs', true);
+  positive(o.lr, '--lr');
+  positive(o.batch, '--batch', true);
+  nonNegative(o.weightDecay, '--weight-decay');
+  nonNegative(o.momentum, '--momentum');
+}

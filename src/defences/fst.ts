@@ -13,7 +13,7 @@ import type { ParameterStore } from '../training/parameter-store.js';
 import { describeSchedule, type LrSchedule } from '../training/schedule.js';
 import { plainStep } from '../training/steps.js';
 import type { Defence } from './defence.js';
-import { nonNegative, positive } from './checks.js';
+import { checkCommon, nonNegative } from './checks.js';
 import { findFinalLinear } from './final-linear.js';
 import { CROP_FLIP } from './ft-sam.js';
 import type { MethodOptions } from './method-options.js';
@@ -38,12 +38,8 @@ export const fst: Defence<FstOptions> = {
   summary: 'feature shift tuning (Min et al. 2023)',
   options: ['alpha', 'baseline'],
   resolve(o: MethodOptions): FstOptions {
-    positive(o.epochs, '--epochs', true);
-    positive(o.lr, '--lr');
-    positive(o.batch, '--batch', true);
+    checkCommon(o);
     nonNegative(o.alpha, '--alpha');
-    nonNegative(o.weightDecay, '--weight-decay');
-    nonNegative(o.momentum, '--momentum');
     const epochs = o.epochs ?? 10;
     return {
       epochs, batch: o.batch ?? 128, schedule: { kind: 'cosine', lr: o.lr ?? 0.01, epochs },

@@ -13,7 +13,7 @@ import { Sgd, type SgdConfig } from '../training/optimizers/sgd.js';
 import { describeSchedule, type LrSchedule } from '../training/schedule.js';
 import { samStep } from '../training/steps.js';
 import type { Defence } from './defence.js';
-import { fraction, nonNegative, positive } from './checks.js';
+import { checkCommon, fraction, positive } from './checks.js';
 import type { MethodOptions } from './method-options.js';
 import { trainCopy } from './train-copy.js';
 
@@ -33,13 +33,9 @@ export const ftSam: Defence<FtSamOptions> = {
   summary: 'fine-tuning with adaptive sharpness-aware minimisation (Zhu et al. 2023)',
   options: ['rho', 'labelSmoothing', 'baseline'],
   resolve(o: MethodOptions): FtSamOptions {
-    positive(o.epochs, '--epochs', true);
-    positive(o.lr, '--lr');
-    positive(o.batch, '--batch', true);
+    checkCommon(o);
     positive(o.rho, '--rho');
     fraction(o.labelSmoothing, '--label-smoothing');
-    nonNegative(o.weightDecay, '--weight-decay');
-    nonNegative(o.momentum, '--momentum');
     const epochs = o.epochs ?? 20;
     return {
       epochs, batch: o.batch ?? 256, schedule: { kind: 'cosine', lr: o.lr ?? 0.01, epochs },

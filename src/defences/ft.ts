@@ -9,7 +9,7 @@ import { Sgd, type SgdConfig } from '../training/optimizers/sgd.js';
 import { describeSchedule, type LrSchedule } from '../training/schedule.js';
 import { plainStep } from '../training/steps.js';
 import type { Defence } from './defence.js';
-import { positive, nonNegative } from './checks.js';
+import { checkCommon, nonNegative } from './checks.js';
 import type { MethodOptions } from './method-options.js';
 import { trainCopy } from './train-copy.js';
 
@@ -25,12 +25,8 @@ export const ft: Defence<FtOptions> = {
   summary: 'plain fine-tuning (NAD authors\' teacher recipe)',
   options: ['lrDropEpoch', 'baseline'],
   resolve(o: MethodOptions): FtOptions {
-    positive(o.epochs, '--epochs', true);
-    positive(o.lr, '--lr');
-    positive(o.batch, '--batch', true);
+    checkCommon(o);
     nonNegative(o.lrDropEpoch, '--lr-drop-epoch', true);
-    nonNegative(o.weightDecay, '--weight-decay');
-    nonNegative(o.momentum, '--momentum');
     return {
       epochs: o.epochs ?? 10, batch: o.batch ?? 64,
       schedule: { kind: 'step', lr: o.lr ?? 0.1, dropEpoch: o.lrDropEpoch ?? 2, factor: 0.1 },

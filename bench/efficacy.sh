@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# One cell of the efficacy table (issue "Defences beyond NAD (2 of 3)"): a fixture x method x seed.
+#   bench/efficacy.sh <fixture> <method> <seed>
+# fixture: a model in fixtures/cifar (wrn16_1_badnets, wrn16_1_badnets_onecycle, wrn16_1_blended, wrn16_1_sig,
+#   wrn16_1_wanet) or preact18_<attack> (exported from its float16 state dict into bench/out);
+# method: nad | ft | ft-sam | fst | nad-ftsam (NAD with --teacher-method ft-sam); anything after the seed is
+#   passed to `clean` as extra flags and named in the record.
+# Runs `clean` on 5% of CIFAR-10's training set (the NAD protocol) with the method's defaults and writes
+# bench/results/efficacy/<fixture>-<method>-<seed>.json (skipped when it exists, so the table grows across
+# sessions). Needs ../shared/datasets/cifar10-jpg.tar.gz; WaNet and PreAct fixtures need Debian's python3-torch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 3 ] || { echo "usage: bench/efficacy.sh <fixture> <method> <seed> [extra clean flags]" >&2; exit 2; }
+FIXTURE=$1 METHOD=$2 SEED=$3
+shift 3
+CACHE=${CIFAR_DIR:-/tmp/nad-onnx-cifar10}
+OUT=bench/results/efficacy/$FIXTURE-$METHOD-$SEED.json
+if [ -f "$OUT" ]; then echo "done already: $OUT"; exit 0; fi
+if [ ! -d "$CACHE/train" ]; then mkdir -p "$CACHE" && tar xzf ../shared/datasets/cifar10-jpg.tar.gz -C "$CACHE"; fi
+mkdir -p bench/out bench/results/efficacy
+case "$FIXTURE" in
+  preact18_*)
+    MODEL=bench/out/$FIXTURE.onnx
+    [ -f "$MODEL" ] || (cd fixtures && /usr/bin/python3 export_preact18.py "cifar/$FIXTURE.pt" "../$MODEL")
+    META=fixtures/cifar/$FIXTURE.json ;;
+  *) MODEL=fixtures/cifar/$FIXTURE.onnx; META=fixtures/cifar/$FIXTURE.json ;;
+esac
+TRIGGER=$(node -e "const m=JSON.parse(require('fs').readFileSync('$META','utf8')); process.stdout.write(m.trigger ?? '')")
+ATTACK=()
+if [ -n "$TRIGGER" ]; then
+  ATTACK=(--trigger "$TRIGGER" --target 0)
+else
+  # WaNet: the warped non-target test images, made from the CIFAR archive by the fixture's own field.
+  POISONED=bench/out/$FIXTURE-poisoned
+  [ -d "$POISONED" ] || (cd fixtures && /usr/bin/python3 make_wanet_poisoned.py "cifar/${FIXTURE}_grid.pt" "$CACHE/test" "../$POISONED")
+  ATTACK=(--poisoned "$POISONED" --target 0)
+fi
+case "$METHOD" in
+  nad-ftsam) FLAGS=(--method nad --teacher-method ft-sam) ;;
+  *) FLAGS=(--method "$METHOD") ;;
+esac
+REPORT=bench/out/efficacy-$FIXTURE-$METHOD-$SEED.report.json
+node dist/cli/main.js clean "$MODEL" --data "$CACHE/train" --ratio 0.05 --test "$CACHE/test" "${ATTACK[@]}" \
+  "${FLAGS[@]}" "$@" --seed "$SEED" --out "bench/out/efficacy-$FIXTURE-$METHOD-$SEED.onnx" --report "$REPORT" --quiet > /dev/null
+node bench/efficacy-cell.mjs "$REPORT" "$FIXTURE" "$METHOD" "$SEED" "${FLAGS[*]} $*" > "$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+cat "$OUT"
