@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import * as tf from '../src/tf.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BadInputError } from '../src/errors.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
@@ -79,21 +80,7 @@ describe('gradients with respect to the input', () => {
 
   it('match central finite differences of the eval-mode loss (conv, BatchNorm, ReLU, pooling, Gemm)', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'nad-fd-')), 'small.onnx');
-    const bytes = buildModel({
-      inputs: [{ name: 'x', dims: [3, 2, 6, 6] }], outputs: ['logits'],
-      nodes: [
-        { op: 'Conv', inputs: ['x', 'w1', 'b1'], outputs: ['a'], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } },
-        { op: 'BatchNormalization', inputs: ['a', 's', 'bb', 'm', 'v'], outputs: ['bn'], attrs: { epsilon: { float: 1e-5 } } },
-        { op: 'Relu', inputs: ['bn'], outputs: ['r'] }, { op: 'GlobalAveragePool', inputs: ['r'], outputs: ['g'] },
-        { op: 'Flatten', inputs: ['g'], outputs: ['f'] }, { op: 'Gemm', inputs: ['f', 'w2', 'b2'], outputs: ['logits'], attrs: { transB: 1 } },
-      ],
-      inits: [
-        { name: 'w1', dims: [4, 2, 3, 3], float: Array.from(randoms(72, 21)) }, { name: 'b1', dims: [4], float: [0.1, -0.2, 0.05, 0] },
-        { name: 's', dims: [4], float: [1.2, 0.8, 1, 0.5] }, { name: 'bb', dims: [4], float: [0.1, 0.2, -0.1, 0.3] },
-        { name: 'm', dims: [4], float: [0.05, -0.1, 0.2, 0] }, { name: 'v', dims: [4], float: [0.9, 1.3, 0.7, 1.1] },
-        { name: 'w2', dims: [3, 4], float: Array.from(randoms(12, 22)) }, { name: 'b2', dims: [3], float: [0, 0.1, -0.1] },
-      ],
-    });
+    const bytes = smallModel();
     writeFileSync(path, bytes);
     const model = TrainableModel.fromFile(path);
     const x = Float32Array.from(randoms(3 * 2 * 36, 23));
@@ -101,17 +88,7 @@ describe('gradients with respect to the input', () => {
     const r = await gradientsOf(model, { terms: [crossEntropyTerm(3)], input: true, params: false, batchNorm: 'eval' }, x, labels);
     model.dispose();
     const g = r.grads.get(INPUT_GRADIENT)!;
-    const session = await ort.InferenceSession.create(bytes);
-    const loss = async (xs: Float32Array) => {
-      const out = (await session.run({ x: new ort.Tensor('float32', xs, [3, 2, 6, 6]) })).logits!.data as Float32Array;
-      let l = 0;
-      for (let i = 0; i < 3; i++) {
-        const row = Array.from(out.subarray(i * 3, i * 3 + 3));
-        const mx = Math.max(...row);
-        l += Math.log(row.reduce((a, v) => a + Math.exp(v - mx), 0)) + mx - row[labels[i]!]!;
-      }
-      return l / 3;
-    };
+    const loss = await smallLoss(bytes, labels);
     expect(Math.abs(r.total - (await loss(x)))).toBeLessThan(1e-5);
     const h = 2e-3;
     for (let t = 0; t < 4; t++) {
@@ -122,7 +99,96 @@ describe('gradients with respect to the input', () => {
       console.log(`direction ${t}: finite difference ${fd.toFixed(6)}, gradient ${dot.toFixed(6)}`);
       expect(Math.abs(fd - dot), `direction ${t}: finite difference ${fd}, gradient ${dot}`).toBeLessThan(5e-3 * Math.abs(dot) + 1e-4);
     }
-    await session.release();
+  });
+});
+
+/** Conv, BatchNorm (scale s, shift bb), ReLU, pooling, Gemm on [3, 2, 6, 6] inputs. */
+function smallModel(scale = [1.2, 0.8, 1, 0.5], shift = [0.1, 0.2, -0.1, 0.3]): Uint8Array {
+  return buildModel({
+    inputs: [{ name: 'x', dims: [3, 2, 6, 6] }], outputs: ['logits'],
+    nodes: [
+      { op: 'Conv', inputs: ['x', 'w1', 'b1'], outputs: ['a'], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } },
+      { op: 'BatchNormalization', inputs: ['a', 's', 'bb', 'm', 'v'], outputs: ['bn'], attrs: { epsilon: { float: 1e-5 } } },
+      { op: 'Relu', inputs: ['bn'], outputs: ['r'] }, { op: 'GlobalAveragePool', inputs: ['r'], outputs: ['g'] },
+      { op: 'Flatten', inputs: ['g'], outputs: ['f'] }, { op: 'Gemm', inputs: ['f', 'w2', 'b2'], outputs: ['logits'], attrs: { transB: 1 } },
+    ],
+    inits: [
+      { name: 'w1', dims: [4, 2, 3, 3], float: Array.from(randoms(72, 21)) }, { name: 'b1', dims: [4], float: [0.1, -0.2, 0.05, 0] },
+      { name: 's', dims: [4], float: scale }, { name: 'bb', dims: [4], float: shift },
+      { name: 'm', dims: [4], float: [0.05, -0.1, 0.2, 0] }, { name: 'v', dims: [4], float: [0.9, 1.3, 0.7, 1.1] },
+      { name: 'w2', dims: [3, 4], float: Array.from(randoms(12, 22)) }, { name: 'b2', dims: [3], float: [0, 0.1, -0.1] },
+    ],
+  });
+}
+
+/** The mean cross-entropy of a model's logits on [3, 2, 6, 6] inputs, computed by onnxruntime inference (float64 in JS). */
+async function smallLoss(bytes: Uint8Array, labels: Int32Array): Promise<(x: Float32Array) => Promise<number>> {
+  const session = await ort.InferenceSession.create(bytes);
+  return async (xs: Float32Array) => {
+    const out = (await session.run({ x: new ort.Tensor('float32', xs, [3, 2, 6, 6]) })).logits!.data as Float32Array;
+    let l = 0;
+    for (let i = 0; i < 3; i++) {
+      const row = Array.from(out.subarray(i * 3, i * 3 + 3));
+      const mx = Math.max(...row);
+      l += Math.log(row.reduce((a, v) => a + Math.exp(v - mx), 0)) + mx - row[labels[i]!]!;
+    }
+    return l / 3;
+  };
+}
+
+describe('BatchNorm masks and noise (the pass ANP needs)', () => {
+  it('gradients with respect to masks and noise match finite differences; mask 1 and noise 0 change nothing', async () => {
+    const S = [1.2, 0.8, 1, 0.5], B = [0.1, 0.2, -0.1, 0.3];
+    const path = join(mkdtempSync(join(tmpdir(), 'nad-mask-')), 'small.onnx');
+    writeFileSync(path, smallModel(S, B));
+    const model = TrainableModel.fromFile(path);
+    const x = Float32Array.from(randoms(3 * 2 * 36, 41));
+    const labels = Int32Array.from([1, 0, 2]);
+    const nhwc = nchwToNhwc(x, 3, 2, 6, 6);
+    const store = new ParameterStore(model);
+    const e = await createEngine(model, store, { terms: [crossEntropyTerm(3)], params: false, masks: true, batchNorm: 'eval' }, { choice: 'onnxruntime' });
+    expect(e.masks.map((m) => m.channels)).toEqual([4]);
+    const m = e.masks[0]!;
+    const batch = { nhwc, nchw: x, labels, n: 3 };
+    const plain = await gradientsOf(model, { terms: [crossEntropyTerm(3)], batchNorm: 'eval' }, x, labels);
+    expect((await e.gradients(batch, store.values())).total).toBeCloseTo(plain.total, 6);
+    const mask = [0.9, 1.1, 0.7, 1], noiseW = [0.05, -0.1, 0, 0.02], noiseB = [0.1, 0, -0.2, 0.05];
+    const values = new Map([...store.values(), [m.mask, Float32Array.from(mask)], [m.noiseW, Float32Array.from(noiseW)], [m.noiseB, Float32Array.from(noiseB)]]);
+    const r = await e.gradients(batch, values);
+    await e.dispose();
+    model.dispose();
+    // The masked model as a file: scale * (mask + noise_w), shift * (1 + noise_b).
+    const lossAt = async (mk: number[], nw: number[], nb: number[]) =>
+      (await smallLoss(smallModel(S.map((s, c) => s * (mk[c]! + nw[c]!)), B.map((b, c) => b * (1 + nb[c]!))), labels))(x);
+    expect(Math.abs(r.total - (await lossAt(mask, noiseW, noiseB)))).toBeLessThan(1e-5);
+    const h = 1e-3;
+    for (const [name, base] of [[m.mask, mask], [m.noiseW, noiseW], [m.noiseB, noiseB]] as const) {
+      const g = r.grads.get(name)!;
+      expect(g.length).toBe(4);
+      for (let c = 0; c < 4; c++) {
+        const at = (d: number) => base.map((v, k) => (k === c ? v + d : v));
+        const args = (d: number): [number[], number[], number[]] => (name === m.mask ? [at(d), noiseW, noiseB] : name === m.noiseW ? [mask, at(d), noiseB] : [mask, noiseW, at(d)]);
+        const fd = ((await lossAt(...args(h))) - (await lossAt(...args(-h)))) / (2 * h);
+        expect(Math.abs(fd - g[c]!), `${name}[${c}]: finite difference ${fd}, gradient ${g[c]}`).toBeLessThan(5e-3 * Math.abs(fd) + 2e-4);
+      }
+    }
+  });
+  it('cover restored BatchNorms too: a folded WRN-16-1 gets a mask per BatchNorm, and mask 1 / noise 0 leave the loss as it was', async () => {
+    const model = TrainableModel.fromFile(modelPath('wrn16_1'));
+    const x = Float32Array.from(REF.x_nchw), labels = Int32Array.from(REF.labels);
+    model.restoreFoldedBatchNorm(tf.tensor4d(nchwToNhwc(x, 4, 1, 32, 32), [4, 32, 32, 1]));
+    const store = new ParameterStore(model);
+    const e = await createEngine(model, store, { terms: [crossEntropyTerm(10)], masks: true }, { choice: 'onnxruntime' });
+    const batch = { nhwc: nchwToNhwc(x, 4, 1, 32, 32), nchw: x, labels, n: 4 };
+    const masked = await e.gradients(batch, store.values());
+    await e.dispose();
+    const bnNodes = model.graph.nodes.filter((n) => n.opType === 'BatchNormalization').length;
+    expect(e.masks.length).toBe(bnNodes + model.folded.length);
+    expect(model.folded.length).toBeGreaterThan(0);
+    const plain = await gradientsOf(model, { terms: [crossEntropyTerm(10)] }, x, labels);
+    model.dispose();
+    expect(Math.abs(masked.total - plain.total)).toBeLessThan(1e-6 * plain.total);
+    for (const m of e.masks) expect(masked.grads.get(m.mask)!.length).toBe(m.channels);
   });
 });
 

@@ -5,18 +5,29 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { TrainableModel } from '../import/trainable-model.js';
-import { INPUT_GRADIENT, type Batch, type GradientSpec, type StepResult, type TrainingEngine } from '../training/engine.js';
+import { INPUT_GRADIENT, type Batch, type BatchNormMask, type GradientSpec, type StepResult, type TrainingEngine } from '../training/engine.js';
 import type { ParameterStore } from '../training/parameter-store.js';
 import { createSession } from '../verify/onnx-runtime.js';
 import { buildTrainingGraph, type TrainingGraph } from './training-graph.js';
 
 export class OrtEngine implements TrainingEngine {
   readonly name = 'onnxruntime' as const;
+  private readonly maskDefaults = new Map<string, Float32Array>();
 
   private constructor(
     private readonly model: TrainableModel, private readonly store: ParameterStore, private readonly spec: GradientSpec,
     readonly graph: TrainingGraph, private readonly session: ort.InferenceSession,
-  ) {}
+  ) {
+    for (const m of graph.maskInputs) {
+      this.maskDefaults.set(m.mask, new Float32Array(m.channels).fill(1));
+      this.maskDefaults.set(m.noiseW, new Float32Array(m.channels));
+      this.maskDefaults.set(m.noiseB, new Float32Array(m.channels));
+    }
+  }
+
+  get masks(): BatchNormMask[] {
+    return this.graph.maskInputs;
+  }
 
   /** `tuning`: onnxruntime session options to try and a profile file prefix (bench/step-time.mjs). */
   static async create(model: TrainableModel, store: ParameterStore, spec: GradientSpec, tuning?: { profilePrefix?: string; session?: ort.InferenceSession.SessionOptions }): Promise<OrtEngine> {
@@ -41,6 +52,7 @@ export class OrtEngine implements TrainingEngine {
         feeds[inp.name] = new ort.Tensor('float32', data, inp.dims.map((d) => (d === -1 ? n : d)));
       }
     }
+    for (const [name, dflt] of this.maskDefaults) feeds[name] = new ort.Tensor('float32', values.get(name) ?? dflt, [dflt.length]);
     for (const name of g.parameterInputs) {
       const s = this.store.get(name);
       feeds[name] = new ort.Tensor('float32', values.get(name) ?? s.value, s.dims);

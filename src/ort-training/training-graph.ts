@@ -33,6 +33,21 @@ export interface GraphSpec {
   input?: boolean;
   /** BatchNorm: batch statistics and running-statistics outputs ('train', default) or the running statistics ('eval'). */
   batchNorm?: 'train' | 'eval';
+  /**
+   * Per-channel masks and multiplicative noise on every BatchNorm (restored ones included), as graph inputs
+   * with gradients: scale' = scale * (mask + noise_w), shift' = shift * (1 + noise_b) (ANP's parametrisation).
+   */
+  masks?: boolean;
+}
+
+/** The mask and noise inputs of one BatchNorm (GraphSpec.masks). */
+export interface MaskInput {
+  /** The BatchNormalization node, or the Conv whose folded BatchNorm was restored. */
+  node: string;
+  channels: number;
+  mask: string;
+  noiseW: string;
+  noiseB: string;
 }
 
 export interface BatchStatOutput {
@@ -59,6 +74,8 @@ export interface TrainingGraph {
   lossOutput: string;
   /** One output per term, in the spec's order (unweighted). */
   termOutputs: string[];
+  /** With GraphSpec.masks: per BatchNorm, its mask and noise inputs (their gradients are outputs too). */
+  maskInputs: MaskInput[];
 }
 
 interface Emitted {
@@ -95,6 +112,33 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): Trai
   for (const n of g.nodes) if (n.inputs.some((i) => i && batchDep.has(i))) n.outputs.forEach((o) => o && batchDep.add(o));
 
   const emitted: Emitted[] = [];
+  // Ops emitted through TensorOps (the loss, the mask pass) are differentiated like the model's own nodes.
+  const ops = new OnnxTensorOps(b, extraShapes, batchDep, (proto: NodeProto) => {
+    const node: GraphNode = {
+      index: -1, name: proto.name!, opType: proto.opType!, domain: '', inputs: proto.input ?? [], outputs: proto.output ?? [],
+      attrs: new Attrs(`generated node ${proto.name}`, proto.attribute ?? []), proto,
+    };
+    const grad = GRADIENTS[node.opType];
+    emitted.push({
+      node, inputs: node.inputs, outputs: node.outputs,
+      backward: (ctx) => {
+        if (!grad) throw new UnsupportedForTraining(`generated node: no gradient for ${node.opType}`);
+        return grad(ctx);
+      },
+    });
+  });
+  // The mask pass: a BatchNorm's scale and shift become mask- and noise-scaled tensors of their own.
+  const maskInputs: MaskInput[] = [];
+  const masked = (node: string, gamma: string, beta: string, channels: number): [string, string] => {
+    if (!spec.masks) return [gamma, beta];
+    const k = maskInputs.length;
+    const m: MaskInput = { node, channels, mask: `mask#${k}`, noiseW: `noise_w#${k}`, noiseB: `noise_b#${k}` };
+    maskInputs.push(m);
+    for (const name of [m.mask, m.noiseW, m.noiseB]) ops.known(name, [channels], false);
+    ops.known(gamma, [channels], false);
+    ops.known(beta, [channels], false);
+    return [ops.mul(gamma, ops.add(m.mask, m.noiseW)), ops.mul(beta, ops.add(ops.scalar(1), m.noiseB))];
+  };
   const stats: BatchStatOutput[] = [];
   const trainBn = (x: string, xs: number[], gamma: string, beta: string, eps: number, y: string, meanParam: string, varParam: string, momentum: number): TrainBatchNorm => {
     const bn = emitTrainBatchNorm(b, x, gamma, beta, eps, xs.length, xs[1]!, y);
@@ -110,8 +154,9 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): Trai
     if (n.domain && n.domain !== 'ai.onnx') throw new UnsupportedForTraining(`${where}: domain ${n.domain}`);
     const restored = model.runner.restored.get(n.name);
     if (n.opType === 'BatchNormalization') {
-      const [x, gamma, beta, mean, variance] = n.inputs as string[];
+      const [x, gamma0, beta0, mean, variance] = n.inputs as string[];
       const xs = shapeOf(x!), eps = n.attrs.float('epsilon', 1e-5);
+      const [gamma, beta] = masked(n.name, gamma0!, beta0!, xs[1]!);
       const bn = evalBn
         ? emitEvalBatchNorm(b, x!, gamma!, beta!, mean!, variance!, eps, xs.length, xs[1]!, n.outputs[0]!)
         : trainBn(x!, xs, gamma!, beta!, eps, n.outputs[0]!, resolveInitializer(g, mean!) ?? mean!, resolveInitializer(g, variance!) ?? variance!, n.attrs.float('momentum', 0.9));
@@ -124,7 +169,7 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): Trai
       });
     } else if (n.opType === 'Conv' && restored) {
       const [x, w] = n.inputs as [string, string];
-      const gamma = restored.gammaName, beta = restored.betaName;
+      const [gamma, beta] = masked(n.name, restored.gammaName, restored.betaName, shapeOf(n.outputs[0]!)[1]!);
       const z = b.fresh('conv_no_bias');
       b.nodes.push({ name: `${n.name}#no_bias`, opType: 'Conv', input: [x, w], output: [z], attribute: n.proto.attribute ?? [] });
       const ys = shapeOf(n.outputs[0]!);
@@ -163,20 +208,6 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): Trai
 
   // Loss: the weighted terms, emitted as ONNX ops that the reverse pass below differentiates like the model's.
   const logits = g.outputs[0]!.name;
-  const ops = new OnnxTensorOps(b, extraShapes, batchDep, (proto: NodeProto) => {
-    const node: GraphNode = {
-      index: -1, name: proto.name!, opType: proto.opType!, domain: '', inputs: proto.input ?? [], outputs: proto.output ?? [],
-      attrs: new Attrs(`loss node ${proto.name}`, proto.attribute ?? []), proto,
-    };
-    const grad = GRADIENTS[node.opType];
-    emitted.push({
-      node, inputs: node.inputs, outputs: node.outputs,
-      backward: (ctx) => {
-        if (!grad) throw new UnsupportedForTraining(`loss: no gradient for ${node.opType}`);
-        return grad(ctx);
-      },
-    });
-  });
   ops.known(logits, shapeOf(logits), true);
   const termInputs: TermInput[] = [];
   const termOutputs: string[] = [];
@@ -211,6 +242,7 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): Trai
   // Which tensors the reverse pass must reach: the differentiated ones and everything computed from them.
   const wrt = new Set<string>(spec.params === false ? [] : trainable);
   if (spec.input) wrt.add(g.input.name);
+  for (const m of maskInputs) [m.mask, m.noiseW, m.noiseB].forEach((name) => wrt.add(name));
   const needsGrad = new Set<string>(wrt);
   for (const e of emitted) {
     if (!NON_DIFFERENTIABLE.has(e.node.opType) && e.inputs.some((i) => i && needsGrad.has(i))) e.outputs.forEach((o) => o && needsGrad.add(o));
@@ -277,6 +309,7 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): Trai
   const inputs = [
     vi(g.input.name, ['N', c, h, w]),
     ...termInputs.map((t) => vi(t.name, t.dims.map((d) => (d === -1 ? 'N' : d)))),
+    ...maskInputs.flatMap((m) => [m.mask, m.noiseW, m.noiseB].map((name) => vi(name, [m.channels]))),
     ...parameterInputs.map((p) => vi(p, shapeOf(p))),
   ];
   const outputs = ['loss#total', ...termOutputs, ...gradientOutputs.values(), ...stats.flatMap((s) => [s.meanOutput, s.varOutput])].map((o) => vi(o));
@@ -295,6 +328,7 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): Trai
     batchStats: stats,
     lossOutput: 'loss#total',
     termOutputs,
+    maskInputs,
   };
 }
 

@@ -57,5 +57,6 @@ export function tfjsCanRun(spec: GradientSpec): string | undefined {
   if (spec.input) return 'gradients with respect to the input';
   if (spec.batchNorm === 'eval') return 'eval-mode BatchNorm training';
   if (spec.params === false) return 'a pass without parameter gradients';
+  if (spec.masks) return 'BatchNorm masks';
   return undefined;
 }

@@ -29,6 +29,17 @@ export interface GradientSpec {
   input?: boolean;
   /** BatchNorm with batch statistics ('train', default) or running statistics ('eval'). */
   batchNorm?: 'train' | 'eval';
+  /** Per-channel masks and multiplicative noise on every BatchNorm, with gradients (see TrainingEngine.masks). */
+  masks?: boolean;
+}
+
+/** One BatchNorm's mask and noise tensors: fed through gradients()' values by these names (default mask 1, noise 0). */
+export interface BatchNormMask {
+  node: string;
+  channels: number;
+  mask: string;
+  noiseW: string;
+  noiseB: string;
 }
 
 /** Key of the input gradient in StepResult.grads. */
@@ -55,7 +66,9 @@ export interface StepResult {
 
 export interface TrainingEngine {
   readonly name: Exclude<EngineChoice, 'auto'>;
-  /** Forward + backward at `values` (ONNX layout by parameter name; missing ones are the store's). */
+  /** With GradientSpec.masks: the mask and noise tensors per BatchNorm (their gradients come back by these names). */
+  readonly masks: BatchNormMask[];
+  /** Forward + backward at `values` (ONNX layout by parameter name, and mask/noise values by name; missing ones are the store's, or 1 / 0). */
   gradients(batch: Batch, values: ReadonlyMap<string, Float32Array>): Promise<StepResult>;
   dispose(): Promise<void>;
 }

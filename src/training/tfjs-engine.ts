@@ -13,12 +13,14 @@ import type { ParameterStore } from './parameter-store.js';
 
 export class TfjsEngine implements TrainingEngine {
   readonly name = 'tfjs' as const;
+  readonly masks = [];
   private readonly capture: string[];
 
   constructor(private readonly model: TrainableModel, private readonly store: ParameterStore, private readonly spec: GradientSpec) {
     if (spec.input) throw new EngineCannot('gradients with respect to the input');
     if (spec.batchNorm === 'eval') throw new EngineCannot('eval-mode BatchNorm training');
     if (spec.params === false) throw new EngineCannot('a pass without parameter gradients');
+    if (spec.masks) throw new EngineCannot('BatchNorm masks');
     this.capture = [...new Set(spec.terms.flatMap((t) => t.tensors))];
   }
 
