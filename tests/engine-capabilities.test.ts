@@ -15,6 +15,7 @@ import { TrainableModel } from '../src/import/trainable-model.js';
 import { createEngine } from '../src/training/create-engine.js';
 import { INPUT_GRADIENT, type GradientSpec } from '../src/training/engine.js';
 import { crossEntropyTerm } from '../src/training/loss/cross-entropy.js';
+import { REFERENCE_LOGITS, referenceDistillationTerm } from '../src/training/loss/reference-distillation.js';
 import { Adam } from '../src/training/optimizers/adam.js';
 import { ParameterStore } from '../src/training/parameter-store.js';
 import { lrAt } from '../src/training/schedule.js';
@@ -189,6 +190,36 @@ describe('BatchNorm masks and noise (the pass ANP needs)', () => {
     model.dispose();
     expect(Math.abs(masked.total - plain.total)).toBeLessThan(1e-6 * plain.total);
     for (const m of e.masks) expect(masked.grads.get(m.mask)!.length).toBe(m.channels);
+  });
+});
+
+describe('a term against a frozen reference model', () => {
+  it('T^2 KL(reference || model) at temperature T: value and gradient equal their closed forms', async () => {
+    // logits = the input itself (Flatten + identity Gemm), so the input gradient is the logit gradient.
+    const path = join(mkdtempSync(join(tmpdir(), 'nad-kd-')), 'identity.onnx');
+    writeFileSync(path, buildModel({
+      inputs: [{ name: 'x', dims: [2, 3, 1, 1] }], outputs: ['logits'],
+      nodes: [{ op: 'Flatten', inputs: ['x'], outputs: ['f'] }, { op: 'Gemm', inputs: ['f', 'w', 'b'], outputs: ['logits'], attrs: { transB: 1 } }],
+      inits: [{ name: 'w', dims: [3, 3], float: [1, 0, 0, 0, 1, 0, 0, 0, 1] }, { name: 'b', dims: [3], float: [0, 0, 0] }],
+    }));
+    const model = TrainableModel.fromFile(path);
+    const z = Float32Array.from([0.5, -1, 2, 1.5, 0.2, -0.3]), ref = Float32Array.from([1, 0, -1, 0.3, 0.3, 2]);
+    const T = 2;
+    const store = new ParameterStore(model);
+    const e = await createEngine(model, store, { terms: [referenceDistillationTerm(3, T, 1)], input: true, params: false }, { choice: 'onnxruntime' });
+    const r = await e.gradients({ nhwc: z, nchw: z, labels: Int32Array.from([0, 0]), n: 2, extras: { [REFERENCE_LOGITS]: ref } }, store.values());
+    await e.dispose();
+    model.dispose();
+    const softmax = (v: number[]) => { const m = Math.max(...v); const ex = v.map((x) => Math.exp(x - m)); const s = ex.reduce((a, b) => a + b); return ex.map((x) => x / s); };
+    let kl = 0;
+    const grad: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const p = softmax(Array.from(ref.subarray(3 * i, 3 * i + 3), (v) => v / T)), q = softmax(Array.from(z.subarray(3 * i, 3 * i + 3), (v) => v / T));
+      kl += p.reduce((a, pk, k) => a + pk * Math.log(pk / q[k]!), 0);
+      q.forEach((qk, k) => grad.push((T * (qk - p[k]!)) / 2));
+    }
+    expect(Math.abs(r.total - (T * T * kl) / 2)).toBeLessThan(1e-6);
+    expect(maxAbsDiff(r.grads.get(INPUT_GRADIENT)!, grad)).toBeLessThan(1e-6);
   });
 });
 

@@ -54,6 +54,7 @@ export class OnnxTensorOps implements TensorOps<string> {
   div(a: string, b: string): string { return this.op('Div', [a, b], this.broadcast(a, b)); }
   neg(a: string): string { return this.op('Neg', [a], this.shape(a)); }
   sqrt(a: string): string { return this.op('Sqrt', [a], this.shape(a)); }
+  exp(a: string): string { return this.op('Exp', [a], this.shape(a)); }
   abs(a: string): string { return this.op('Abs', [a], this.shape(a)); }
   pow(a: string, p: number): string { return this.op('Pow', [a, this.scalar(p)], this.shape(a)); }
 

@@ -10,6 +10,7 @@ export const tfjsOps: TensorOps<tf.Tensor> = {
   div: (a, b) => tf.div(a, b),
   neg: (a) => tf.neg(a),
   sqrt: (a) => tf.sqrt(a),
+  exp: (a) => tf.exp(a),
   // |a| as a * sign(a): tfjs's abs gradient at exactly 0 is -1, PyTorch's is 0 (ReLU taps are full of zeros).
   abs: (a) => tf.mul(a, tf.sign(a)),
   pow: (a, p) => tf.pow(a, p),

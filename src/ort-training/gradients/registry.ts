@@ -5,7 +5,7 @@ import { gemmGradient, matMulGradient } from './gemm.js';
 import type { GradientBuilder } from './gradient-types.js';
 import { averagePoolGradient, globalAveragePoolGradient, globalMaxPoolGradient } from './pooling.js';
 import { reduceMeanGradient, reduceSumGradient } from './reductions.js';
-import { absGradient, negGradient, powGradient, sqrtGradient } from './unary-math.js';
+import { absGradient, expGradient, negGradient, powGradient, sqrtGradient } from './unary-math.js';
 import { concatGradient, padGradient, reshapeGradient, squeezeGradient, transposeGradient } from './shape.js';
 import { clipGradient, leakyReluGradient, logSoftmaxGradient, sigmoidGradient, softmaxGradient } from './activations.js';
 import { divGradient, mulGradient, subGradient } from './arithmetic.js';
@@ -40,6 +40,7 @@ export const GRADIENTS: Record<string, GradientBuilder> = {
   ReduceSum: reduceSumGradient,
   Neg: negGradient,
   Sqrt: sqrtGradient,
+  Exp: expGradient,
   Abs: absGradient,
   Pow: powGradient,
 };

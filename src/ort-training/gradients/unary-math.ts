@@ -1,4 +1,4 @@
-/** Gradients of Neg, Sqrt, Abs and Pow (constant exponent), as PyTorch defines them (Abs: 0 at 0). */
+/** Gradients of Neg, Sqrt, Exp, Abs and Pow (constant exponent), as PyTorch defines them (Abs: 0 at 0). */
 import { UnsupportedForTraining, type GradientContext } from './gradient-types.js';
 
 export function negGradient(ctx: GradientContext): (string | undefined)[] {
@@ -21,4 +21,8 @@ export function powGradient(ctx: GradientContext): (string | undefined)[] {
   if (ctx.needs(1)) throw new UnsupportedForTraining(`${ctx.where}: gradient with respect to an exponent`);
   const ef = b.one('Cast', [e], { to: 1 });
   return [b.one('Mul', [ctx.dy[0]!, b.one('Mul', [ef, b.one('Pow', [x, b.one('Sub', [ef, b.scalar(1)])])])]), undefined];
+}
+
+export function expGradient(ctx: GradientContext): (string | undefined)[] {
+  return [ctx.b.one('Mul', [ctx.dy[0]!, ctx.node.outputs[0]!])];
 }

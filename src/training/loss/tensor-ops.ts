@@ -12,6 +12,7 @@ export interface TensorOps<T> {
   div(a: T, b: T): T;
   neg(a: T): T;
   sqrt(a: T): T;
+  exp(a: T): T;
   /** |a| with PyTorch's gradient at 0 (zero). */
   abs(a: T): T;
   /** a^p for a constant p. */
