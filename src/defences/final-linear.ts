@@ -9,6 +9,8 @@ export interface FinalLinear {
   bias?: string;
   /** Inputs per output unit (PyTorch's fan_in). */
   fanIn: number;
+  /** The weight is stored [out, in] as PyTorch's (Gemm with transB), not [in, out] (MatMul). */
+  outFirst: boolean;
 }
 
 export function findFinalLinear(model: TrainableModel): FinalLinear {
@@ -28,7 +30,7 @@ export function findFinalLinear(model: TrainableModel): FinalLinear {
       const other = add?.inputs.find((x) => x !== n.outputs[0]);
       bias = other ? resolveInitializer(g, other) : undefined;
     }
-    return { node: n.name, weight, bias: bias && model.params.has(bias) ? bias : undefined, fanIn };
+    return { node: n.name, weight, bias: bias && model.params.has(bias) ? bias : undefined, fanIn, outFirst: transB };
   }
   throw new BadInputError(`${g.file}: no final linear layer (Gemm or MatMul with a weight initializer) for --method fst`);
 }

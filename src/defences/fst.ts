@@ -14,7 +14,7 @@ import { describeSchedule, type LrSchedule } from '../training/schedule.js';
 import { plainStep } from '../training/steps.js';
 import type { Defence } from './defence.js';
 import { checkCommon, nonNegative } from './checks.js';
-import { findFinalLinear } from './final-linear.js';
+import { findFinalLinear, type FinalLinear } from './final-linear.js';
 import { CROP_FLIP } from './ft-sam.js';
 import type { MethodOptions } from './method-options.js';
 import { trainCopy } from './train-copy.js';
@@ -31,6 +31,37 @@ function frobenius(a: Float32Array): number {
   let s = 0;
   for (const v of a) s += v * v;
   return Math.sqrt(s);
+}
+
+/** FST's loss terms and its after-step rescale, for the final layer `lin` whose backdoored weight is `original`. */
+export function fstStepParts(numClasses: number, lin: FinalLinear, original: Float32Array, dims: number[], alpha: number) {
+  const norm0 = frobenius(original);
+  return {
+    terms: [crossEntropyTerm(numClasses), weightInnerProductTerm(lin.weight, original, dims, alpha)],
+    rescale: (s: ParameterStore) => {
+      const v = s.get(lin.weight).value;
+      const f = norm0 / frobenius(v);
+      for (let i = 0; i < v.length; i++) v[i] = v[i]! * f;
+    },
+  };
+}
+
+/**
+ * PyTorch's nn.Linear initialisation, uniform +-1/sqrt(fan_in), drawn in the order of PyTorch's [out, in]
+ * weight (so a same-stream reference draws the same values) and then the bias.
+ */
+export function reinitialiseLinear(store: ParameterStore, lin: FinalLinear, rng: Rng): void {
+  const bound = 1 / Math.sqrt(lin.fanIn);
+  const draw = () => (2 * rng.next() - 1) * bound;
+  const w = store.get(lin.weight);
+  const [rows, cols] = w.dims as [number, number];
+  // A Gemm with transB holds [out, in] like PyTorch; a MatMul (or Gemm without transB) holds [in, out].
+  if (lin.outFirst) for (let i = 0; i < w.value.length; i++) w.value[i] = draw();
+  else for (let o = 0; o < cols; o++) for (let i = 0; i < rows; i++) w.value[i * cols + o] = draw();
+  if (lin.bias) {
+    const b = store.get(lin.bias).value;
+    for (let i = 0; i < b.length; i++) b[i] = draw();
+  }
 }
 
 export const fst: Defence<FstOptions> = {
@@ -55,25 +86,12 @@ export const fst: Defence<FstOptions> = {
     return trainCopy(ctx, slot, (model, store) => {
       const lin = findFinalLinear(model);
       const w = store.get(lin.weight);
-      const original = w.value.slice();
-      const norm0 = frobenius(original);
+      const { terms, rescale } = fstStepParts(model.numClasses, lin, w.value.slice(), w.dims, r.alpha);
       // Re-initialise from a stream of its own, so the training stream is the same with or without FST.
-      const rng = new Rng(ctx.seed + 3);
-      const bound = 1 / Math.sqrt(lin.fanIn);
-      for (const name of [lin.weight, lin.bias]) {
-        if (!name) continue;
-        const v = store.get(name).value;
-        for (let i = 0; i < v.length; i++) v[i] = (2 * rng.next() - 1) * bound;
-      }
-      const rescale = (s: ParameterStore) => {
-        const v = s.get(lin.weight).value;
-        const f = norm0 / frobenius(v);
-        for (let i = 0; i < v.length; i++) v[i] = v[i]! * f;
-      };
+      reinitialiseLinear(store, lin, new Rng(ctx.seed + 3));
       const opt = new Sgd(r.sgd);
       return {
-        title: 'FST', optimizer: opt,
-        gradients: { terms: [crossEntropyTerm(model.numClasses), weightInnerProductTerm(lin.weight, original, w.dims, r.alpha)] },
+        title: 'FST', optimizer: opt, gradients: { terms },
         step: (engine) => plainStep(engine, store, opt, rescale), epochs: r.epochs, batch: r.batch, schedule: r.schedule, augment: CROP_FLIP,
       };
     });
