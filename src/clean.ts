@@ -24,6 +24,7 @@ import * as tf from './tf.js';
 import { der, evaluateMetrics, type Metrics } from './verify/metrics.js';
 import { createSession, nhwcToNchw, runModel } from './verify/onnx-runtime.js';
 import { checkAttackOptions, parseTrigger, type Trigger } from './verify/triggers.js';
+import { checkFiniteLogits, imageTensors } from './verify/finite-logits.js';
 import { attentionFigure, type FigureModel } from './report/attention-figure.js';
 import { baselineLabel, methodLabel, type CleanReport } from './report/clean-report.js';
 import { renderHtmlReport } from './report/html-report.js';
@@ -96,6 +97,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   const numClasses = probe.numClasses;
   const taps = probe.taps.map((x) => ({ name: x.name, shape: [...x.shape] }));
   const parameterBytes = [...probe.params.values()].reduce((a, p) => a + p.variable.size * 4, 0);
+  const locator = { tensors: imageTensors(probe.graph), bytesWith: (names: string[]) => modelBytes(source, undefined, undefined, names) };
   probe.dispose();
   for (const [v, flag] of [[o.mean, '--mean'], [o.std, '--std']] as const) {
     if (v && v.length !== c) throw new BadInputError(`${flag}: ${v.length} values for a model with ${c} input channels`);
@@ -124,6 +126,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   let t = performance.now();
   const beforeSession = await createSession(modelBytes(source), o.model, 2, true);
   timings.session_before_s = (performance.now() - t) / 1000; // includes the child-process probe of the untrusted file
+  await checkFiniteLogits(beforeSession, o.model, train, { mean: o.mean, std: o.std, flag: '--data' }, locator);
   t = performance.now();
   const before = await evaluateMetrics(beforeSession, test, { ...evalOpts, label: 'before' });
   await beforeSession.release();

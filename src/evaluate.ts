@@ -6,6 +6,7 @@ import { buildGraph, imageInputShape } from './import/graph.js';
 import { evaluateMetrics, type Metrics } from './verify/metrics.js';
 import { createSession } from './verify/onnx-runtime.js';
 import { checkAttackOptions, parseTrigger } from './verify/triggers.js';
+import { checkFiniteLogits, imageTensors } from './verify/finite-logits.js';
 import type { EpochProgress } from './progress.js';
 
 export interface EvaluateOptions {
@@ -34,6 +35,8 @@ export async function evaluate(o: EvaluateOptions): Promise<Metrics> {
   const poisoned = o.poisoned ? await loadDataset({ path: o.poisoned, shape, numClasses, flag: '--poisoned' }) : undefined;
   const trigger = o.trigger ? await parseTrigger(o.trigger, shape) : undefined;
   try {
+    await checkFiniteLogits(session, o.model, test, { mean: o.mean, std: o.std, flag: '--data' },
+      { tensors: imageTensors(graph), bytesWith: (names) => modelBytes(source, undefined, undefined, names) });
     return await evaluateMetrics(session, test, { trigger, poisoned, target: o.target, mean: o.mean, std: o.std, batch: o.batch, onProgress: o.onProgress, label: o.model });
   } finally {
     await session.release();

@@ -13,12 +13,18 @@ import { onnx } from '../src/onnx/onnx-schema.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { Rng } from '../src/data/random.js';
 import { createSession } from '../src/verify/onnx-runtime.js';
-import { MODELS, modelPath, wasm } from './helpers/fixtures.js';
+import { fmnist, MODELS, modelPath, wasm } from './helpers/fixtures.js';
+import { checkFiniteLogits, imageTensors } from '../src/verify/finite-logits.js';
+import type { Dataset } from '../src/data/dataset.js';
 
 const CASES = Number(process.env.FUZZ_CASES ?? 12);
 const dir = mkdtempSync(join(tmpdir(), 'nad-fuzz-'));
 const base = new Uint8Array(readFileSync(modelPath('wrn16_1')));
 const counts: Record<string, { ok: number; refused: number }> = {};
+const probeImages: Dataset = (() => {
+  const d = fmnist('test', 8);
+  return { x: d.x, labels: d.y, n: d.n, h: d.h, w: d.w, c: d.c, classes: [], source: 'fmnist-test' };
+})();
 
 beforeAll(wasm);
 
@@ -55,6 +61,29 @@ const mutations: Record<string, Mutation> = {
   'missing initializer': (rng) => {
     const m = decoded();
     m.graph!.initializer!.splice(rng.int(m.graph!.initializer!.length), 1);
+    return encode(m);
+  },
+  'exponent bit flips in float initializers': (rng) => {
+    const m = decoded();
+    const floats = m.graph!.initializer!.filter((t) => t.dataType === 1 && t.rawData && t.rawData.length >= 4);
+    for (let k = 0; k < 1 + rng.int(3); k++) {
+      const t = floats[rng.int(floats.length)]!;
+      const raw = t.rawData!.slice();
+      // Little-endian float32: byte 3 holds the sign and the exponent's top 7 bits.
+      raw[4 * rng.int(raw.length / 4) + 3] ^= 1 << rng.int(7);
+      t.rawData = raw;
+    }
+    return encode(m);
+  },
+  'an initializer set to NaN or infinity': (rng) => {
+    const m = decoded();
+    const floats = m.graph!.initializer!.filter((t) => t.dataType === 1 && t.rawData && t.rawData.length >= 4);
+    const t = floats[rng.int(floats.length)]!;
+    const v = new Float32Array(Uint8Array.from(t.rawData!).buffer);
+    const bad = [NaN, Infinity, -Infinity][rng.int(3)]!;
+    if (rng.next() < 0.5) v.fill(bad);
+    else v[rng.int(v.length)] = bad;
+    t.rawData = new Uint8Array(v.buffer);
     return encode(m);
   },
   'wrong dtype': (rng) => {
@@ -103,7 +132,10 @@ async function attempt(bytes: Uint8Array, path: string): Promise<'ok' | 'refused
   try {
     model = TrainableModel.fromFile(path);
     const session = await createSession(modelBytes(model.source), path);
-    await session.release();
+    // A loaded model must also compute finite logits on clean images, or be refused as damaged.
+    const source = model.source;
+    await checkFiniteLogits(session, path, probeImages, { flag: '--data' }, { tensors: imageTensors(model.graph), bytesWith: (n) => modelBytes(source, undefined, undefined, n) })
+      .finally(() => session.release());
     return 'ok';
   } catch (e) {
     if (e instanceof BadInputError) {
@@ -127,6 +159,7 @@ describe('fuzzing model loading', () => {
       }
       console.log(`fuzz ${kind}: ${counts[kind]!.ok} loaded, ${counts[kind]!.refused} refused`);
       expect(counts[kind]!.ok + counts[kind]!.refused).toBe(CASES);
+      if (kind === 'an initializer set to NaN or infinity') expect(counts[kind]!.ok).toBe(0);
     });
   }
   for (const [kind, mutate] of Object.entries(externalMutations)) {

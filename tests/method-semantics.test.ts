@@ -34,7 +34,7 @@ beforeAll(wasm);
 /** Tolerances of training-semantics.test.ts, widened per tensor to twice PyTorch's own float32-vs-float64 spread. */
 const TOLERANCE = { tfjs: { loss: 5e-4, weights: 5e-3 }, onnxruntime: { loss: 2e-3, weights: 1e-2 } };
 
-async function steps(name: 'ftsam_steps' | 'fst_steps', engine: EngineChoice, variant: 'as recorded' | 'plain SGD' = 'as recorded') {
+async function steps(name: 'ftsam_steps' | 'fst_steps', engine: Exclude<EngineChoice, 'auto'>, variant: 'as recorded' | 'plain SGD' = 'as recorded') {
   const rec = readJson<Rec>(join(REFERENCE, `${name}.json`));
   const blob = new Float32Array(readFileSync(join(REFERENCE, `${name}.bin`)).buffer.slice(0));
   const value = (k: string) => blob.subarray(rec.tensors[k]!.offset, rec.tensors[k]!.offset + rec.tensors[k]!.length);

@@ -1,13 +1,14 @@
-/** Reliability: no tensor leaks across training steps; interrupted runs leave nothing behind. */
+/** Reliability: no tensor leaks across training steps; interrupted runs leave nothing behind; damaged weights are bad input. */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { killAtPhase, runCli } from './helpers/interrupted-run.js';
 import * as tf from '../src/tf.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
-import { attentionMap } from '../src/training/attention.js';
+import { onnx } from '../src/onnx/onnx-schema.js';
+import { cli, isOneLineError } from './helpers/cli.js';
 import { Sgd } from '../src/training/optimizers/sgd.js';
 import { ParameterStore } from '../src/training/parameter-store.js';
 import { TfjsEngine } from '../src/training/tfjs-engine.js';
@@ -80,5 +81,60 @@ describe('checkpoint and resume', () => {
     expect(read(out).equals(read(reference))).toBe(true);
     // Other arguments: the checkpoint is refused, not silently mixed in.
     expect(await run(args(join(dir, 'other.onnx'), ['--checkpoint', ckDir, '--seed', '5']))).toBe(2);
+  });
+});
+
+describe('damaged weights are bad input, not a training failure', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nad-damaged-'));
+  const DATA = join(FIXTURES, 'data', 'fmnist-clean');
+  /** A copy of a fixture with one float initializer's values changed. */
+  function damaged(name: string, fixture: string, change: (v: Float32Array) => void): string {
+    const m = onnx.ModelProto.decode(readFileSync(modelPath(fixture)));
+    const t = m.graph!.initializer!.find((x) => x.name === name)!;
+    const v = new Float32Array(Uint8Array.from(t.rawData!).buffer);
+    change(v);
+    t.rawData = new Uint8Array(v.buffer);
+    const path = join(dir, `${fixture}-${name.replace(/\W/g, '_')}.onnx`);
+    writeFileSync(path, onnx.ModelProto.encode(m).finish());
+    return path;
+  }
+
+  it('an initializer holding NaN is refused at load time, naming the tensor (clean and eval: exit 2, nothing written)', async () => {
+    const path = damaged('block1.0.conv1.weight', 'wrn16_1_unfused', (v) => (v[7] = NaN));
+    const out = join(dir, 'nan.onnx');
+    for (const args of [['clean', path, '--data', DATA, '--out', out], ['eval', path, '--data', DATA]]) {
+      const r = await cli(args);
+      expect(r.code).toBe(2);
+      expect(isOneLineError(r.stderr), r.stderr).toBe(true);
+      expect(r.stderr).toMatch(/initializer 'block1\.0\.conv1\.weight' holds 1 NaN or infinite value \(of 2304\): the model file is damaged/);
+    }
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('finite weights that compute non-finite logits (a negative running variance): exit 2 before training, naming the images and the first node', async () => {
+    const path = damaged('block2.0.bn1.running_var', 'wrn16_1_unfused', (v) => v.fill(-1, 0, 4));
+    const out = join(dir, 'negvar.onnx');
+    const r = await cli(['clean', path, '--data', DATA, '--out', out]);
+    expect(r.code).toBe(2);
+    expect(isOneLineError(r.stderr), r.stderr).toBe(true);
+    expect(r.stderr).toMatch(/computes NaN or infinite logits for 64 of the first 64 --data images before any training \(the first non-finite output is node '[^']+' \(BatchNormalization\)\); its weights are damaged/);
+    expect(r.stderr).not.toMatch(/learning rate/);
+    expect(existsSync(out)).toBe(false);
+    const e = await cli(['eval', path, '--data', DATA]);
+    expect(e.code).toBe(2);
+    expect(e.stderr).toMatch(/NaN or infinite logits/);
+  });
+
+  it('a loss that is not finite from the first step: the message does not blame the learning rate', async () => {
+    const { runEpochs } = await import('../src/training/epoch-loop.js');
+    const { Rng } = await import('../src/data/random.js');
+    const d = fmnist('train', 8);
+    const data = { x: d.x, labels: d.y, n: d.n, h: d.h, w: d.w, c: d.c, source: 'test' };
+    const base = { phase: 'ft', title: 'fine-tuning', epochs: 2, batch: 4, schedule: { kind: 'step' as const, lr: 0.1, dropEpoch: 2, factor: 0.1 }, augment: { pad: 0, flip: false, cutout: 0 } };
+    const nanFirst = runEpochs(data, { ...base, step: async () => ({ total: NaN, terms: {} }) }, new Rng(1));
+    await expect(nanFirst).rejects.toThrow(/^fine-tuning diverged at epoch 1 \(loss NaN\) at its first step: the model or the data give non-finite values$/);
+    let calls = 0;
+    const nanLater = runEpochs(data, { ...base, step: async () => ({ total: ++calls > 2 ? NaN : 1, terms: {} }) }, new Rng(1));
+    await expect(nanLater).rejects.toThrow(/^fine-tuning diverged at epoch 2 \(loss NaN\); try a smaller learning rate, e\.g\. --lr 0\.01$/);
   });
 });

@@ -7,7 +7,7 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync, s
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { BadInputError } from '../errors.js';
 import { onnx, type ModelProto, type TensorProto } from '../onnx/onnx-schema.js';
-import { decodeTensor, toNumber, type TensorValue } from './tensor-data.js';
+import { countNonFinite, decodeTensor, toNumber, type TensorValue } from './tensor-data.js';
 import { checkWireStructure } from '../onnx/wire-structure.js';
 import { untieForwardedInitializers } from './untie-initializers.js';
 import type { ExternalRef, LoadedModel } from './loaded-model.js';
@@ -112,7 +112,11 @@ export function loadModel(path: string): LoadedModel {
       ext = readExternal(ref, where, sizes);
       external.set(name, ref);
     }
-    initializers.set(name, decodeTensor(t, where, ext));
+    const value = decodeTensor(t, where, ext);
+    // Weights that already hold NaN or infinity are damage (flipped exponent bits), not something training can fix.
+    const bad = countNonFinite(value);
+    if (bad > 0) throw new BadInputError(`${where} holds ${bad} NaN or infinite value${bad === 1 ? '' : 's'} (of ${value.data.length}): the model file is damaged`);
+    initializers.set(name, value);
   }
   const opsetEntry = (proto.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
   const opset = opsetEntry ? toNumber(opsetEntry.version) : 1;

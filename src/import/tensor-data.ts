@@ -120,3 +120,14 @@ export function floatValues(v: TensorValue): Float32Array {
   if (v.dtype === 'float32') return v.data as Float32Array;
   return Float32Array.from(v.data as ArrayLike<number | bigint>, (x) => Number(x));
 }
+
+/** How many values of a floating-point tensor are NaN or infinite (0 for integer tensors). */
+export function countNonFinite(v: TensorValue): number {
+  let n = 0;
+  if (v.dtype === 'float32' || v.dtype === 'float64') {
+    for (const x of v.data as Float32Array | Float64Array) if (!Number.isFinite(x)) n++;
+  } else if (v.dtype === 'float16') {
+    for (const x of v.data as Uint16Array) if ((x & 0x7c00) === 0x7c00) n++; // exponent all ones: inf or NaN
+  }
+  return n;
+}

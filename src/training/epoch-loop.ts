@@ -58,6 +58,8 @@ export interface EpochLoopConfig {
 export async function runEpochs(data: Dataset, cfg: EpochLoopConfig, rng: Rng): Promise<EpochLoss[]> {
   const size = data.h * data.w * data.c;
   const history: EpochLoss[] = cfg.history ?? [];
+  // Whether the loss was finite at the start: only then is a later NaN the learning rate's doing.
+  let startedFinite: boolean | undefined;
   for (let epoch = cfg.startEpoch ?? 0; epoch < cfg.epochs; epoch++) {
     const lr = lrAt(cfg.schedule, epoch);
     const order = rng.permutation(data.n);
@@ -91,8 +93,10 @@ export async function runEpochs(data: Dataset, cfg: EpochLoopConfig, rng: Rng): 
       const stepping = cfg.step({ nhwc: cur.x, nchw: cur.nchw, labels: cur.yb, n, extras }, lr);
       next = s + cfg.batch < data.n ? prepare(s + cfg.batch) : undefined;
       const l = await stepping;
+      startedFinite ??= Number.isFinite(l.total);
       if (!Number.isFinite(l.total)) {
-        throw new NadError(`${cfg.title} diverged at epoch ${epoch + 1} (loss ${l.total}); try a smaller learning rate, e.g. --lr ${lr / 10}`, ExitCode.internal);
+        const advice = startedFinite ? `; try a smaller learning rate, e.g. --lr ${lr / 10}` : ' at its first step: the model or the data give non-finite values';
+        throw new NadError(`${cfg.title} diverged at epoch ${epoch + 1} (loss ${l.total})${advice}`, ExitCode.internal);
       }
       sum += l.total * n;
       for (const [k, v] of Object.entries(l.terms)) sums[k] = (sums[k] ?? 0) + v * n;
