@@ -236,6 +236,9 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   }
   if (o.maxAsr !== undefined && after.asr !== null && after.asr > o.maxAsr) failed.push(`asr ${after.asr.toFixed(2)}% is above --max-asr ${o.maxAsr}`);
   const warnings: string[] = [];
+  if (ctx.checkpoint.otherMachine) {
+    warnings.push(`warning: resumed a checkpoint written on ${ctx.checkpoint.otherMachine}, here ${ctx.checkpoint.machine}: the run finished, but its bytes can differ from an uninterrupted run (onnxruntime picks kernels by CPU)`);
+  }
   const drop = before.acc_all - after.acc_all;
   if (o.maxAccDrop === undefined && drop > WARN_ACC_DROP) {
     const b = teacherMetrics && method !== 'ft' ? `; plain fine-tuning lost ${(before.acc_all - teacherMetrics.acc_all).toFixed(2)}` : '';

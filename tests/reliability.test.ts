@@ -138,3 +138,29 @@ describe('damaged weights are bad input, not a training failure', () => {
     await expect(nanLater).rejects.toThrow(/^fine-tuning diverged at epoch 2 \(loss NaN\); try a smaller learning rate, e\.g\. --lr 0\.01$/);
   });
 });
+
+describe('determinism across machines', () => {
+  it('a checkpoint written on another machine still finishes, and says it cannot promise the same bytes', async () => {
+    const { loadCheckpoint, saveCheckpoint } = await import('../src/training/checkpoint.js');
+    const dir = mkdtempSync(join(tmpdir(), 'nad-ck-machine-'));
+    const ck = join(dir, 'ck');
+    const args = (out: string) => ['clean', modelPath('wrn16_1'), '--data', join(FIXTURES, 'data', 'fmnist-clean'), '--ratio', '0.1', '--teacher-epochs', '1', '--epochs', '1',
+      '--checkpoint', ck, '--out', out, '--json', '--max-acc-drop', '100'];
+    const first = await cli(args(join(dir, 'a.onnx')));
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout).warnings).toEqual([]);
+    // Rewrite the checkpoint as if another CPU had written it.
+    const file = join(ck, 'nad-onnx-checkpoint.bin');
+    const raw = readFileSync(file);
+    const header = JSON.parse(raw.subarray(8, 8 + raw.readUInt32LE(0)).toString('utf8'));
+    const state = loadCheckpoint(ck, header.fingerprint)!;
+    saveCheckpoint(ck, { ...state, machine: 'Some Other CPU (AVX2), onnxruntime 1.30.0' });
+    const again = await cli(args(join(dir, 'b.onnx')));
+    expect(again.code, again.stderr).toBe(0);
+    const rep = JSON.parse(again.stdout);
+    expect(rep.warnings).toHaveLength(1);
+    expect(rep.warnings[0]).toMatch(/^warning: resumed a checkpoint written on Some Other CPU \(AVX2\), onnxruntime 1\.30\.0, here .+: the run finished, but its bytes can differ from an uninterrupted run/);
+    expect(again.stderr).toContain(rep.warnings[0]);
+    expect(existsSync(join(dir, 'b.onnx'))).toBe(true);
+  });
+});

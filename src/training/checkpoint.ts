@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { BadInputError } from '../errors.js';
 import { writeFileAtomic } from '../export/write-model.js';
 import type { EpochLoss } from './epoch-loop.js';
+import { machineSignature } from '../machine.js';
 
 export interface CheckpointState {
   fingerprint: string;
@@ -23,11 +24,13 @@ export interface CheckpointState {
   optimizer: Map<string, Float32Array>;
   /** Outputs of finished phases, by name (ONNX layout weights). */
   finished: Map<string, Map<string, Float32Array>>;
+  /** The machine that wrote it (machine.ts): resuming elsewhere finishes, but cannot promise the same bytes. */
+  machine: string;
 }
 
 interface Index {
   version: 2;
-  fingerprint: string; phase: string; epochsDone: number; rngState: number;
+  fingerprint: string; phase: string; epochsDone: number; rngState: number; machine: string;
   histories: Record<string, EpochLoss[]>;
   blobs: { group: string; name: string; offset: number; length: number }[];
 }
@@ -47,7 +50,7 @@ export function saveCheckpoint(dir: string, s: CheckpointState): void {
   for (const [k, v] of s.params) add('params', k, v);
   for (const [k, v] of s.optimizer) add('optimizer', k, v);
   for (const [phase, weights] of s.finished) for (const [k, v] of weights) add(`finished:${phase}`, k, v);
-  const index: Index = { version: 2, fingerprint: s.fingerprint, phase: s.phase, epochsDone: s.epochsDone, rngState: s.rngState, histories: s.histories, blobs };
+  const index: Index = { version: 2, fingerprint: s.fingerprint, phase: s.phase, epochsDone: s.epochsDone, rngState: s.rngState, machine: s.machine, histories: s.histories, blobs };
   const header = new TextEncoder().encode(JSON.stringify(index));
   const dataStart = 8 + header.length + ((8 - ((8 + header.length) % 8)) % 8);
   const body = new Uint8Array(dataStart + offset * 4);
@@ -89,7 +92,7 @@ export function loadCheckpoint(dir: string, fingerprint: string): CheckpointStat
         finished.get(ph)!.set(b.name, a);
       }
     }
-    return { fingerprint: index.fingerprint, phase: index.phase, epochsDone: index.epochsDone, rngState: index.rngState, histories: index.histories, params, optimizer, finished };
+    return { fingerprint: index.fingerprint, phase: index.phase, epochsDone: index.epochsDone, rngState: index.rngState, machine: index.machine ?? 'unknown', histories: index.histories, params, optimizer, finished };
   } catch (e) {
     if (e instanceof BadInputError) throw e;
     throw new BadInputError(`--checkpoint ${dir}: unreadable checkpoint (${(e as Error).message})`);
@@ -101,9 +104,13 @@ export class RunCheckpoint {
   readonly finished: Map<string, Map<string, Float32Array>>;
   readonly histories: Record<string, EpochLoss[]>;
 
-  constructor(readonly dir: string | undefined, readonly fingerprint: string, readonly loaded: CheckpointState | undefined) {
+  /** Set when the checkpoint was written on another machine or CPU kind. */
+  readonly otherMachine?: string;
+
+  constructor(readonly dir: string | undefined, readonly fingerprint: string, readonly loaded: CheckpointState | undefined, readonly machine = machineSignature()) {
     this.finished = loaded?.finished ?? new Map();
     this.histories = loaded?.histories ?? {};
+    if (loaded && loaded.machine !== machine) this.otherMachine = loaded.machine;
   }
 
   static open(dir: string | undefined, fingerprint: string): RunCheckpoint {
@@ -117,7 +124,7 @@ export class RunCheckpoint {
 
   save(phase: string, epochsDone: number, rngState: number, params: Map<string, Float32Array>, optimizer: Map<string, Float32Array>): void {
     if (!this.dir) return;
-    saveCheckpoint(this.dir, { fingerprint: this.fingerprint, phase, epochsDone, rngState, histories: this.histories, params, optimizer, finished: this.finished });
+    saveCheckpoint(this.dir, { fingerprint: this.fingerprint, phase, epochsDone, rngState, machine: this.machine, histories: this.histories, params, optimizer, finished: this.finished });
   }
 
   /** Records a finished phase's output (kept in every later save). */
