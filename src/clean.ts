@@ -25,6 +25,7 @@ import { der, evaluateMetrics, type Metrics } from './verify/metrics.js';
 import { createSession, nhwcToNchw, runModel } from './verify/onnx-runtime.js';
 import { checkAttackOptions, parseTrigger, type Trigger } from './verify/triggers.js';
 import { checkFiniteLogits, imageTensors } from './verify/finite-logits.js';
+import { useDevice, type DeviceChoice } from './verify/device.js';
 import { attentionFigure, type FigureModel } from './report/attention-figure.js';
 import { baselineLabel, methodLabel, type CleanReport } from './report/clean-report.js';
 import { renderHtmlReport } from './report/html-report.js';
@@ -47,6 +48,8 @@ export interface CleanOptions extends MethodOptions {
   backend?: BackendChoice;
   /** Training engine: onnxruntime (default where it covers the graph and the method) or tfjs. */
   engine?: EngineChoice;
+  /** Where onnxruntime runs: cpu, cuda (its CUDA provider must be installed), or auto. */
+  device?: DeviceChoice;
   taps?: string[];
   maxAccDrop?: number;
   maxAsr?: number;
@@ -90,6 +93,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   const t0 = performance.now();
   const seed = o.seed ?? 0;
   const backend = await useBackend(o.backend ?? 'auto');
+  const device = await useDevice(o.device ?? 'auto');
   const source = loadModel(o.model);
   const probe = new TrainableModel(source, o.taps);
   const [c, h, w] = probe.inputShape;
@@ -256,6 +260,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     parameters,
     seed,
     backend: { name: backend.name, reason: backend.reason },
+    device,
     engine: engines,
     data: { train: { source: train.source, n: train.n }, test: { source: test.source, n: test.n } },
     taps,

@@ -7,6 +7,7 @@ import { evaluateMetrics, type Metrics } from './verify/metrics.js';
 import { createSession } from './verify/onnx-runtime.js';
 import { checkAttackOptions, parseTrigger } from './verify/triggers.js';
 import { checkFiniteLogits, imageTensors } from './verify/finite-logits.js';
+import { useDevice, type DeviceChoice } from './verify/device.js';
 import type { EpochProgress } from './progress.js';
 
 export interface EvaluateOptions {
@@ -18,11 +19,14 @@ export interface EvaluateOptions {
   mean?: number[];
   std?: number[];
   batch?: number;
+  /** Where onnxruntime runs: cpu, cuda or auto. */
+  device?: DeviceChoice;
   onProgress?: (p: EpochProgress) => void;
 }
 
 export async function evaluate(o: EvaluateOptions): Promise<Metrics> {
   checkAttackOptions(o);
+  await useDevice(o.device ?? 'auto');
   const source = loadModel(o.model);
   const graph = buildGraph(source);
   const [c, h, w] = imageInputShape(graph);

@@ -1,11 +1,16 @@
-/** Library API of nad-onnx: the same behaviour as the CLI. */
-export { clean, defaultBetas, GateRejection, type CleanOptions, type CleanReport } from './clean.js';
+/**
+ * Library API of nad-onnx: the same behaviour as the CLI, and exactly what the README's "Library API"
+ * documents. Everything else in dist/ is internal and may change without notice.
+ */
+export { clean, GateRejection, type CleanOptions } from './clean.js';
+export type { CleanReport } from './report/clean-report.js';
 export { evaluate, type EvaluateOptions } from './evaluate.js';
-export { inspect, formatInspect, type InspectResult, type InspectOptions } from './inspect.js';
+export { inspect, type InspectResult, type InspectOptions } from './inspect.js';
+export { METHODS, type MethodName, type MethodOptions } from './defences/method-options.js';
 export type { Metrics } from './verify/metrics.js';
-export type { EpochProgress, EpochLoss } from './training/epoch-loop.js';
+export type { EpochProgress } from './progress.js';
+export type { EpochLoss } from './training/epoch-loop.js';
+export type { BackendChoice } from './backend/select-backend.js';
+export type { EngineChoice } from './training/engine.js';
+export type { DeviceChoice } from './verify/device.js';
 export { ExitCode, NadError, BadInputError, GateError } from './errors.js';
-export { TrainableModel } from './import/trainable-model.js';
-export { loadModel } from './import/load-model.js';
-export { useBackend, BACKENDS, type BackendChoice } from './backend/select-backend.js';
-export { modelBytes, editModelBytes, writeFileAtomic } from './export/write-model.js';

@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { BACKENDS } from '../backend/select-backend.js';
 import { ENGINES, type EngineChoice } from '../training/engine.js';
 import { DEFENCES } from '../defences/registry.js';
+import { DEVICES, type DeviceChoice } from '../verify/device.js';
 import { describeError, ExitCode } from '../errors.js';
 import { formatInspect, inspect } from '../inspect.js';
 import { clean, GateRejection } from '../clean.js';
@@ -29,6 +30,7 @@ program
   .exitOverride();
 
 const backendOption = () => new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKENDS).default('auto');
+const deviceOption = () => new Option('--device <name>', "where onnxruntime runs (auto = CUDA when onnxruntime's CUDA provider loads, else cpu)").choices(DEVICES).default('auto');
 
 program
   .command('inspect')
@@ -69,12 +71,13 @@ program
   .option('--poisoned <path>', 'already-triggered test images (any attack), labelled with their true classes')
   .option('--mean <r,g,b>', 'per-channel mean the model was trained with', numberList('--mean'))
   .option('--std <r,g,b>', 'per-channel std the model was trained with', numberList('--std'))
+  .addOption(deviceOption())
   .option('--json', 'print one JSON object')
   .option('--quiet', 'no progress on stderr')
   .addHelpText('after', '\nExamples:\n  $ nad-onnx eval model.onnx --data cifar10/test\n  $ nad-onnx eval model.onnx --data test.npz --trigger grid --target 0 --json')
-  .action(async (model: string, o: { data: string; trigger?: string; target?: number; poisoned?: string; mean?: number[]; std?: number[]; json?: boolean; quiet?: boolean }) => {
+  .action(async (model: string, o: { data: string; trigger?: string; target?: number; poisoned?: string; mean?: number[]; std?: number[]; device: DeviceChoice; json?: boolean; quiet?: boolean }) => {
     const progress = o.quiet || o.json ? undefined : progressPrinter(process.stderr);
-    const m = await evaluate({ model, data: o.data, trigger: o.trigger, target: o.target, poisoned: o.poisoned, mean: o.mean, std: o.std, onProgress: progress?.update });
+    const m = await evaluate({ model, data: o.data, trigger: o.trigger, target: o.target, poisoned: o.poisoned, mean: o.mean, std: o.std, device: o.device, onProgress: progress?.update });
     progress?.done();
     process.stdout.write(o.json ? JSON.stringify(m) + '\n' : formatMetrics(m) + '\n');
   });
@@ -113,6 +116,7 @@ program
   .option('--seed <n>', 'random seed (subset, shuffling, augmentation)', num('--seed', true), 0)
   .option('--no-bn-restore', 'train the graph as exported, without restoring BatchNorms folded into convolutions')
   .addOption(backendOption())
+  .addOption(deviceOption())
   .addOption(new Option('--engine <name>', 'training engine (auto = onnxruntime where it covers the graph, tfjs otherwise or on tensorflow-gpu)').choices(ENGINES).default('auto'))
   .option('--report <file>', 'also write the JSON report to a file')
   .option('--checkpoint <dir>', 'save the state after each epoch; rerunning with the same arguments resumes')
@@ -138,7 +142,7 @@ program
         batch: o.batch as number | undefined, momentum: o.momentum as number | undefined, weightDecay: o.weightDecay as number | undefined,
         rho: o.rho as number | undefined, labelSmoothing: o.labelSmoothing as number | undefined, alpha: o.alpha as number | undefined, baseline: o.baseline as boolean,
         ratio: o.ratio as number | undefined, mean: o.mean as number[] | undefined, std: o.std as number[] | undefined, taps,
-        seed: o.seed as number, backend: o.backend as (typeof BACKENDS)[number],
+        seed: o.seed as number, backend: o.backend as (typeof BACKENDS)[number], device: o.device as DeviceChoice,
         engine: o.engine === 'auto' ? undefined : (o.engine as EngineChoice), maxAccDrop: o.maxAccDrop as number | undefined,
         maxAsr: o.maxAsr as number | undefined, bnRestore: o.bnRestore as boolean, html: o.html as string | undefined, checkpoint: o.checkpoint as string | undefined, onProgress: progress?.update, onLog: progress?.log,
       });

@@ -12,6 +12,8 @@ export interface CleanReport {
   parameters: Record<string, unknown>;
   seed: number;
   backend: { name: string; reason: string };
+  /** Where onnxruntime ran (--device). */
+  device: { name: 'cpu' | 'cuda'; reason: string };
   /** The training engine of each phase ('none': a ready --teacher; 'checkpoint': a phase a resumed run had finished). NAD: teacher, nad. */
   engine: Record<string, string>;
   data: { train: { source: string; n: number }; test: { source: string; n: number } };

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { BadInputError } from '../errors.js';
+import { executionProviders } from './device.js';
 
 const PROBE = fileURLToPath(new URL('./session-probe.js', import.meta.url));
 
@@ -30,6 +31,7 @@ export async function createSession(
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
+      executionProviders: executionProviders(),
       // Idle threads sleep instead of spinning: the teacher's session runs beside the training step, and
       // spinning threads of one steal the two cores from the other (measured: distillation 155 -> 170-181
       // images/s, fine-tuning and evaluation unchanged; bench/README.md).
