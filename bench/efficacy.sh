@@ -31,8 +31,8 @@ if [ -n "$TRIGGER" ]; then
   ATTACK=(--trigger "$TRIGGER" --target 0)
 else
   # WaNet: the warped non-target test images, made from the CIFAR archive by the fixture's own field.
-  POISONED=bench/out/$FIXTURE-poisoned
-  [ -d "$POISONED" ] || (cd fixtures && /usr/bin/python3 make_wanet_poisoned.py "cifar/${FIXTURE}_grid.pt" "$CACHE/test" "../$POISONED")
+  POISONED=bench/out/$FIXTURE-poisoned.npz
+  [ -f "$POISONED" ] || (cd fixtures && /usr/bin/python3 make_wanet_poisoned.py "cifar/${FIXTURE}_grid.pt" "$CACHE" "../$POISONED")
   ATTACK=(--poisoned "$POISONED" --target 0)
 fi
 case "$METHOD" in

@@ -1,0 +1,54 @@
+// Renders bench/results/efficacy/*.json (one cell each, written by bench/efficacy.sh) into the efficacy table
+// of bench/README.md, between the markers <!-- efficacy-table --> and <!-- /efficacy-table -->.
+// Per fixture: each method's acc_all / ASR after cleaning per seed, the acc_all drop, and whether the goal
+// (ASR <= 2 %, acc_all drop <= 2 points against the model before) is met; the best method is the one whose
+// worst seed is nearest the goal (distance = ASR points above 2 + acc_all points of drop above 2).
+//   node bench/efficacy-table.mjs            (rewrites bench/README.md)
+//   node bench/efficacy-table.mjs --print    (prints the table only)
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const DIR = 'bench/results/efficacy';
+const cells = readdirSync(DIR).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(DIR, f), 'utf8')));
+const distance = (c) => Math.max(0, (c.after.asr ?? 100) - 2) + Math.max(0, c.acc_all_drop - 2);
+const f = (v) => (v === null || v === undefined ? '–' : v.toFixed(1));
+const byFixture = new Map();
+for (const c of cells) {
+  if (!byFixture.has(c.fixture)) byFixture.set(c.fixture, new Map());
+  const m = byFixture.get(c.fixture);
+  if (!m.has(c.method)) m.set(c.method, []);
+  m.get(c.method).push(c);
+}
+const out = [];
+const machines = [...new Set(cells.map((c) => `${c.machine.cpu}, ${c.machine.avx512 ? 'AVX-512' : 'no AVX-512'}, ${c.machine.cores} cores`))];
+out.push(`Cells: ${cells.length}. Machine${machines.length > 1 ? 's' : ''}: ${machines.join('; ') || '–'}. Each cell: \`clean\` with the method's defaults on 5 % of CIFAR-10's training set (2,500 images), measured on the 10,000 test images by onnxruntime; acc_all / ASR after cleaning, the drop of acc_all against the model before, the plain fine-tuning baseline, seconds. Goal: ASR ≤ 2 % and drop ≤ 2 points.`);
+out.push('');
+for (const [fixture, methods] of [...byFixture].sort()) {
+  const any = [...methods.values()][0][0];
+  out.push(`**${fixture}** (before: acc_all ${f(any.before.acc_all)}, ASR ${f(any.before.asr)})`);
+  out.push('');
+  out.push('| method | seed | acc_all / ASR after | acc_all drop | baseline FT acc_all / ASR | goal met | seconds |');
+  out.push('| --- | --- | --- | --- | --- | --- | --- |');
+  let best;
+  for (const [method, list] of [...methods].sort()) {
+    for (const c of list.sort((a, b) => a.seed - b.seed)) {
+      out.push(`| ${method} | ${c.seed} | ${f(c.after.acc_all)} / ${f(c.after.asr)} | ${f(c.acc_all_drop)} | ${c.baseline ? `${f(c.baseline.acc_all)} / ${f(c.baseline.asr)}` : '–'} | ${c.goal.met ? 'yes' : 'no'} | ${Math.round(c.seconds)} |`);
+    }
+    const worst = Math.max(...list.map(distance));
+    if (!best || worst < best.worst) best = { method, worst, seeds: list.length };
+  }
+  out.push('');
+  out.push(`Best here: **${best.method}**, worst seed ${best.worst === 0 ? 'meets the goal' : `${f(best.worst)} points from the goal`} (${best.seeds} seed${best.seeds > 1 ? 's' : ''}).`);
+  out.push('');
+}
+const table = out.join('\n');
+if (process.argv.includes('--print')) {
+  console.log(table);
+} else {
+  const readme = readFileSync('bench/README.md', 'utf8');
+  const start = '<!-- efficacy-table -->', end = '<!-- /efficacy-table -->';
+  const i = readme.indexOf(start), j = readme.indexOf(end);
+  if (i < 0 || j < 0) throw new Error('bench/README.md has no efficacy-table markers');
+  writeFileSync('bench/README.md', readme.slice(0, i + start.length) + '\n' + table + '\n' + readme.slice(j));
+  console.log(`bench/README.md: ${cells.length} cells`);
+}
