@@ -26,6 +26,7 @@ import { createSession, nhwcToNchw, runModel } from './verify/onnx-runtime.js';
 import { checkAttackOptions, parseTrigger, type Trigger } from './verify/triggers.js';
 import { checkFiniteLogits, imageTensors } from './verify/finite-logits.js';
 import { useDevice, type DeviceChoice } from './verify/device.js';
+import { availableMemory, gb, planMemory } from './training/memory-plan.js';
 import { attentionFigure, type FigureModel } from './report/attention-figure.js';
 import { baselineLabel, methodLabel, type CleanReport } from './report/clean-report.js';
 import { renderHtmlReport } from './report/html-report.js';
@@ -59,6 +60,8 @@ export interface CleanOptions extends MethodOptions {
   html?: string;
   /** Restore BatchNorms that PyTorch folded into convs, for training (default true). */
   bnRestore?: boolean;
+  /** Memory budget in GB for the planned peak (default: the memory available when the run starts). */
+  maxMemory?: number;
   onProgress?: (p: EpochProgress) => void;
   onLog?: (line: string) => void;
   signal?: AbortSignal;
@@ -74,6 +77,7 @@ function checkOptions(o: CleanOptions): void {
   if (o.maxAsr !== undefined && !o.trigger && !o.poisoned) throw new BadInputError('--max-asr needs --trigger or --poisoned');
   if ((o.mean && !o.std) || (!o.mean && o.std)) throw new BadInputError('--mean and --std go together');
   if (o.std?.some((s) => !(s > 0))) throw new BadInputError('--std: values must be positive');
+  if (o.maxMemory !== undefined && !(o.maxMemory > 0)) throw new BadInputError(`--max-memory: must be a positive number of GB (got ${o.maxMemory})`);
 }
 
 /** Flags given for a method they do not apply to (checked after the model and data loaded, so a broken file is named first). */
@@ -102,6 +106,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   const taps = probe.taps.map((x) => ({ name: x.name, shape: [...x.shape] }));
   const parameterBytes = [...probe.params.values()].reduce((a, p) => a + p.variable.size * 4, 0);
   const locator = { tensors: imageTensors(probe.graph), bytesWith: (names: string[]) => modelBytes(source, undefined, undefined, names) };
+  const floatsPerImage = [...probe.shapes.values()].reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
   probe.dispose();
   for (const [v, flag] of [[o.mean, '--mean'], [o.std, '--std']] as const) {
     if (v && v.length !== c) throw new BadInputError(`${flag}: ${v.length} values for a model with ${c} input channels`);
@@ -126,6 +131,17 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     throw new BadInputError(`--betas: ${o.betas.length} values for ${taps.length} taps (${taps.map((t) => t.shape.join('x')).join(', ')})`);
   }
   const runBaseline = method !== 'nad' && method !== 'ft' && o.baseline !== false;
+
+  // The planned peak against the budget, before anything trains.
+  const plan = planMemory({
+    floatsPerImage, parameterBytes, stateFactor: def.stateFactor(resolved), batch: def.describe(resolved).batch as number,
+    dataBytes: train.x.byteLength + (o.test ? test.x.byteLength : 0) + (poisoned?.x.byteLength ?? 0), frozenModels: def.frozenModels ?? 0,
+  });
+  const budget = o.maxMemory !== undefined ? o.maxMemory * 2 ** 30 : availableMemory() + process.memoryUsage().rss;
+  if (plan.total > budget) {
+    const largest = plan.parts.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+    throw new BadInputError(`the planned peak memory, ${gb(plan.total)}, exceeds ${o.maxMemory !== undefined ? `--max-memory ${o.maxMemory} GB` : `the ${gb(budget)} available`} (largest part: ${largest.what}, ${gb(largest.bytes)}); try a smaller --batch`);
+  }
 
   let t = performance.now();
   const beforeSession = await createSession(modelBytes(source), o.model, 2, true);
@@ -276,6 +292,10 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     memory: {
       parameters_mb: parameterBytes / 2 ** 20,
       training_state_mb: (parameterBytes * (1 + def.stateFactor(resolved))) / 2 ** 20,
+      planned_peak_mb: plan.total / 2 ** 20,
+      budget_mb: budget / 2 ** 20,
+      measured_peak_mb: timings.peak_rss_mb!,
+      parts: plan.parts.map((p) => ({ what: p.what, mb: p.bytes / 2 ** 20 })),
     },
     timings,
   };

@@ -28,6 +28,8 @@ describe('method flags', () => {
     ['--no-baseline with NAD', ['--no-baseline'], /^nad-onnx: --no-baseline does not apply to --method nad$/],
     ['a bad FT-SAM value', ['--method', 'ft-sam', '--rho', '-1'], /^nad-onnx: --rho: must be a positive number \(got -1\)$/],
     ['--label-smoothing out of range', ['--method', 'ft-sam', '--label-smoothing', '1'], /^nad-onnx: --label-smoothing: must be in \[0, 1\)/],
+    ['a planned peak above --max-memory', ['--max-memory', '0.05'], /^nad-onnx: the planned peak memory, 0\.\d\d GB, exceeds --max-memory 0\.05 GB \(largest part: the activations of one training step at batch 64, 0\.\d\d GB\); try a smaller --batch$/],
+    ['--max-memory not positive', ['--max-memory', '0'], /^nad-onnx: --max-memory: must be a positive number of GB \(got 0\)$/],
     ['--device cuda without onnxruntime\'s CUDA provider', ['--device', 'cuda'], /^nad-onnx: --device cuda: onnxruntime's CUDA provider is not installed; install onnxruntime-node on linux\/x64 without ONNXRUNTIME_NODE_INSTALL=skip/],
   ];
   for (const [name, extra, pattern] of bad) {

@@ -125,6 +125,7 @@ program
   .option('--quiet', 'no progress on stderr')
   .option('--max-acc-drop <points>', 'fail (exit 1, nothing written) if acc_all drops by more', num('--max-acc-drop'))
   .option('--max-asr <percent>', 'fail (exit 1, nothing written) if the ASR after is higher', num('--max-asr'))
+  .option('--max-memory <GB>', 'refuse to start (exit 2) when the planned peak memory is larger (default: the memory available)', num('--max-memory'))
   .addHelpText('after', '\nExamples:\n  $ nad-onnx clean model.onnx --data clean/ --out model.clean.onnx\n  $ nad-onnx clean model.onnx --data clean/ --method ft-sam --out model.clean.onnx\n  $ nad-onnx clean model.onnx --data train/ --ratio 0.05 --test test/ --trigger grid --target 0 --out clean.onnx --report report.json')
   .action(async (model: string, o: Record<string, unknown>) => {
     const progress = o.quiet || o.json ? undefined : progressPrinter(process.stderr);
@@ -144,7 +145,7 @@ program
         ratio: o.ratio as number | undefined, mean: o.mean as number[] | undefined, std: o.std as number[] | undefined, taps,
         seed: o.seed as number, backend: o.backend as (typeof BACKENDS)[number], device: o.device as DeviceChoice,
         engine: o.engine === 'auto' ? undefined : (o.engine as EngineChoice), maxAccDrop: o.maxAccDrop as number | undefined,
-        maxAsr: o.maxAsr as number | undefined, bnRestore: o.bnRestore as boolean, html: o.html as string | undefined, checkpoint: o.checkpoint as string | undefined, onProgress: progress?.update, onLog: progress?.log,
+        maxAsr: o.maxAsr as number | undefined, maxMemory: o.maxMemory as number | undefined, bnRestore: o.bnRestore as boolean, html: o.html as string | undefined, checkpoint: o.checkpoint as string | undefined, onProgress: progress?.update, onLog: progress?.log,
       });
       progress?.done();
       writeReport(r);

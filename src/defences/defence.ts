@@ -69,4 +69,6 @@ export interface Defence<R = unknown> {
   run?(ctx: DefenceContext, r: R): Promise<DefenceResult>;
   /** Bytes of training state per parameter value beyond the values themselves (optimiser, perturbation copies). */
   stateFactor(r: R): number;
+  /** Models the method runs frozen beside training (NAD's teacher), for the memory plan. */
+  frozenModels?: number;
 }

@@ -62,6 +62,7 @@ export const nad: Defence<NadOptions> = {
     betas: r.betas ?? null, p: r.p, attention: r.attention,
   }),
   stateFactor: (r) => ft.stateFactor(r),
+  frozenModels: 1,
   async train() {
     throw new Error('nad trains through run()');
   },

@@ -31,8 +31,14 @@ export interface CleanReport {
   /** One-line warnings the CLI also prints (e.g. a large accuracy drop with no gate set). */
   warnings: string[];
   export_check: { max_abs_logit_diff: number };
-  /** Estimated training memory: the parameter store and the method's state (optimiser moments, perturbed copies). */
-  memory: { parameters_mb: number; training_state_mb: number };
+  /**
+   * Memory: the parameters, the method's state (optimiser moments, perturbed copies), the planned peak and its
+   * parts (checked against the budget before training), the budget, and the measured peak RSS.
+   */
+  memory: {
+    parameters_mb: number; training_state_mb: number; planned_peak_mb: number; budget_mb: number; measured_peak_mb: number;
+    parts: { what: string; mb: number }[];
+  };
   timings: Record<string, number>;
 }
 

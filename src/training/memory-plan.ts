@@ -1,0 +1,64 @@
+/**
+ * The planned peak memory of a `clean` run, from the inferred tensor shapes, checked before anything trains
+ * against --max-memory (default: the memory available now). The coefficients were fitted to measured peak
+ * RSS of WRN-16-1 and PreAct-ResNet-18 runs (README, "Memory").
+ */
+import { readFileSync } from 'node:fs';
+import { freemem } from 'node:os';
+
+/** Node.js, onnxruntime and TensorFlow.js loaded, before any model. */
+const RUNTIME_BYTES = 150 * 2 ** 20;
+/** Bytes of one training step per byte of forward tensors: forward values kept for the reverse pass, their gradients, and the filter-gradient slices. */
+const TRAIN_STEP_FACTOR = 3;
+/** Bytes of a frozen model's inference per byte of its forward tensors (onnxruntime reuses buffers). */
+const INFERENCE_FACTOR = 1;
+/** Copies of the weights besides the optimiser's: the tfjs variables, the parameter store, one gradient set. */
+const WEIGHT_COPIES = 3;
+/** Images per TensorFlow.js forward pass (the BatchNorm calibration chunks and the export check): its wasm heap never shrinks. */
+const TFJS_IMAGES = 64;
+
+export interface MemoryPart {
+  what: string;
+  bytes: number;
+}
+
+export interface MemoryPlanInput {
+  /** Float values of every tensor of one image's forward pass. */
+  floatsPerImage: number;
+  parameterBytes: number;
+  /** The method's state per parameter value, in copies (momentum 1, Adam 2, SAM's perturbed copy 1 more). */
+  stateFactor: number;
+  batch: number;
+  /** Images held as float32 (clean, test, poisoned). */
+  dataBytes: number;
+  /** Models run frozen beside training at the same batch (NAD's teacher). */
+  frozenModels: number;
+}
+
+export function planMemory(i: MemoryPlanInput): { total: number; parts: MemoryPart[] } {
+  const forward = (images: number) => images * i.floatsPerImage * 4;
+  const parts: MemoryPart[] = [
+    { what: 'the runtime (Node.js, onnxruntime, TensorFlow.js)', bytes: RUNTIME_BYTES },
+    { what: 'the images as float32', bytes: i.dataBytes },
+    { what: 'weights, gradients and the method\'s state', bytes: i.parameterBytes * (WEIGHT_COPIES + i.stateFactor) },
+    { what: `the activations of one training step at batch ${i.batch}`, bytes: forward(i.batch) * TRAIN_STEP_FACTOR },
+    { what: 'the TensorFlow.js forward passes (calibration, export check)', bytes: forward(TFJS_IMAGES) },
+  ];
+  if (i.frozenModels > 0) parts.push({ what: `the frozen teacher at batch ${i.batch}`, bytes: i.frozenModels * (forward(i.batch) * INFERENCE_FACTOR + i.parameterBytes) });
+  return { total: parts.reduce((a, p) => a + p.bytes, 0), parts };
+}
+
+/** Memory available to a new allocation now: /proc/meminfo's MemAvailable, else the OS's free memory. */
+export function availableMemory(): number {
+  try {
+    const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return freemem();
+}
+
+export function gb(bytes: number): string {
+  return `${(bytes / 2 ** 30).toFixed(bytes < 2 ** 30 ? 2 : 1)} GB`;
+}
