@@ -6,7 +6,7 @@
  * 0.9 weight decay 1e-4, batch 64, crop + flip + cutout, p 2, beta 500 for the first tap and 1000 after.
  */
 import { NAD_AUGMENT } from '../data/augment.js';
-import { BadInputError } from '../errors.js';
+import { BadInputError, ExitCode, NadError } from '../errors.js';
 import { modelBytes } from '../export/write-model.js';
 import { TrainableModel } from '../import/trainable-model.js';
 import { attentionExponent } from '../training/attention.js';
@@ -118,7 +118,16 @@ export const nad: Defence<NadOptions> = {
         ctx.log(`nad: betas ${betas.join(',')}, p ${r.p}`);
         return {
           title: 'distillation', optimizer: opt, gradients: { terms },
-          extras: async (nchw, dims) => Object.fromEntries((await frozen.run(nchw, dims)).map((t, k) => [teacherTapInput(k), t])),
+          extras: async (nchw, dims) => {
+            const taps = await frozen.run(nchw, dims);
+            if (taps.some((t) => !t.every(Number.isFinite))) {
+              // Finite weights whose forward overflows: the teacher's own training went too far, or a given teacher is damaged.
+              if (r.teacher) throw new BadInputError(`--teacher ${r.teacher}: computes NaN or infinite values at its taps; its weights are damaged`);
+              const what = r.teacherMethod === 'ft' ? 'teacher fine-tuning' : `the teacher's ${r.teacherMethod}`;
+              throw new NadError(`${what} diverged at epoch ${r.teacherEpochs} (its taps are no longer finite after the last update); try a smaller learning rate, e.g. --lr ${r.schedule.lr / 10}`, ExitCode.internal);
+            }
+            return Object.fromEntries(taps.map((t, k) => [teacherTapInput(k), t]));
+          },
           step: (engine) => plainStep(engine, store, opt), epochs: r.epochs, batch: r.batch, schedule: r.schedule, augment: NAD_AUGMENT,
         };
       });

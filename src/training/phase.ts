@@ -13,7 +13,8 @@ import type { EngineChoice, GradientSpec, TrainingEngine } from './engine.js';
 import { runEpochs, type BatchStep, type EpochLoss, type EpochProgress } from './epoch-loop.js';
 import type { Optimizer } from './optimizers/optimizer.js';
 import type { ParameterStore } from './parameter-store.js';
-import type { LrSchedule } from './schedule.js';
+import { lrAt, type LrSchedule } from './schedule.js';
+import { ExitCode, NadError } from '../errors.js';
 
 /** What every phase of a run shares. */
 export interface PhaseEnvironment {
@@ -76,6 +77,13 @@ export async function runPhase(env: PhaseEnvironment, p: PhaseSpec): Promise<Pha
     }, rng);
   } finally {
     await engine.dispose();
+  }
+  // Each loss is seen before its update, so the last update of a phase can still blow the weights up.
+  for (const name of p.store.trainableNames()) {
+    if (!p.store.get(name).value.every(Number.isFinite)) {
+      const lr = lrAt(p.schedule, p.epochs - 1);
+      throw new NadError(`${p.title} diverged at epoch ${p.epochs} (its weights are no longer finite after the last update); try a smaller learning rate, e.g. --lr ${lr / 10}`, ExitCode.internal);
+    }
   }
   return { losses: history, engine: engine.name };
 }
