@@ -14,7 +14,6 @@ import { modelBytes, sha256, writeFileAtomic } from './export/write-model.js';
 import { loadModel } from './import/load-model.js';
 import { TrainableModel } from './import/trainable-model.js';
 import type { DefenceContext, DefenceResult, Intermediate } from './defences/defence.js';
-import { ft } from './defences/ft.js';
 import { COMMON_OPTIONS, FLAG, type MethodOptions } from './defences/method-options.js';
 import { defenceNamed } from './defences/registry.js';
 import { RunCheckpoint } from './training/checkpoint.js';
@@ -22,11 +21,14 @@ import { checkEngineChoice, type EngineChoice } from './training/engine.js';
 import type { EpochLoss, EpochProgress } from './training/epoch-loop.js';
 import * as tf from './tf.js';
 import { der, evaluateMetrics, type Metrics } from './verify/metrics.js';
-import { createSession, nhwcToNchw, runModel } from './verify/onnx-runtime.js';
+import { createSession } from './verify/onnx-runtime.js';
 import { checkAttackOptions, parseTrigger, type Trigger } from './verify/triggers.js';
 import { checkFiniteLogits, imageTensors } from './verify/finite-logits.js';
 import { useDevice, type DeviceChoice } from './verify/device.js';
-import { availableMemory, gb, planMemory } from './training/memory-plan.js';
+import { checkBudget, memoryBudget, planMemory } from './training/memory-plan.js';
+import { checkExport } from './verify/export-check.js';
+import { judge } from './verify/gates.js';
+import { trainBaseline } from './defences/baseline.js';
 import { attentionFigure, type FigureModel } from './report/attention-figure.js';
 import { baselineLabel, methodLabel, type CleanReport } from './report/clean-report.js';
 import { renderHtmlReport } from './report/html-report.js';
@@ -66,9 +68,6 @@ export interface CleanOptions extends MethodOptions {
   onLog?: (line: string) => void;
   signal?: AbortSignal;
 }
-
-/** A drop of acc_all beyond this many points, with no --max-acc-drop set, is warned about. */
-const WARN_ACC_DROP = 3;
 
 function checkOptions(o: CleanOptions): void {
   if (o.ratio !== undefined && !(o.ratio > 0 && o.ratio <= 1)) throw new BadInputError(`--ratio: must be in (0, 1] (got ${o.ratio})`);
@@ -126,10 +125,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   const def = defenceNamed(method);
   checkApplicable(o, method, def.options);
   const resolved = def.resolve(o);
-  if (method === 'nad' && taps.length === 0) throw new BadInputError(`${o.model}: no residual-group taps found; name them with --taps`);
-  if (method === 'nad' && o.betas && o.betas.length !== taps.length) {
-    throw new BadInputError(`--betas: ${o.betas.length} values for ${taps.length} taps (${taps.map((t) => t.shape.join('x')).join(', ')})`);
-  }
+  def.checkModel?.(resolved, o.model, taps);
   const runBaseline = method !== 'nad' && method !== 'ft' && o.baseline !== false;
 
   // The planned peak against the budget, before anything trains.
@@ -137,11 +133,8 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     floatsPerImage, parameterBytes, stateFactor: def.stateFactor(resolved), batch: def.describe(resolved).batch as number,
     dataBytes: train.x.byteLength + (o.test ? test.x.byteLength : 0) + (poisoned?.x.byteLength ?? 0), frozenModels: def.frozenModels ?? 0,
   });
-  const budget = o.maxMemory !== undefined ? o.maxMemory * 2 ** 30 : availableMemory() + process.memoryUsage().rss;
-  if (plan.total > budget) {
-    const largest = plan.parts.reduce((a, b) => (b.bytes > a.bytes ? b : a));
-    throw new BadInputError(`the planned peak memory, ${gb(plan.total)}, exceeds ${o.maxMemory !== undefined ? `--max-memory ${o.maxMemory} GB` : `the ${gb(budget)} available`} (largest part: ${largest.what}, ${gb(largest.bytes)}); try a smaller --batch`);
-  }
+  const budget = memoryBudget(o.maxMemory);
+  checkBudget(plan, budget, o.maxMemory);
 
   let t = performance.now();
   const beforeSession = await createSession(modelBytes(source), o.model, 2, true);
@@ -184,14 +177,10 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   const losses: Record<string, EpochLoss[]> = {};
   const engines: Record<string, string> = {};
   if (runBaseline) {
-    const copy = await ft.train(ctx, ft.resolve({}), { name: 'teacher', seedOffset: 1 });
-    copy.store.writeTo(copy.model);
-    const weights = copy.model.exportWeights();
-    copy.model.dispose();
-    Object.assign(losses, copy.losses);
-    Object.assign(engines, copy.engines);
-    const tapNames = taps.map((x) => x.name);
-    baseline = { label: 'baseline', method: 'ft', bytes: modelBytes(source, weights), tapBytes: modelBytes(source, weights, undefined, tapNames), taps: tapNames };
+    const b = await trainBaseline(ctx, taps.map((x) => x.name));
+    Object.assign(losses, b.losses);
+    Object.assign(engines, b.engines);
+    baseline = b.model;
   }
   timings.baseline_s = (performance.now() - t) / 1000;
 
@@ -229,40 +218,22 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
       throw new NadError(`${methodLabel(method)} produced non-finite weights in '${name}'; try a smaller learning rate, e.g. --lr ${((result.parameters.lr as number) ?? 0.1) / 10}`, ExitCode.internal);
     }
   }
-  const outBytes = modelBytes(source, weights, provenanceMetadata(provenanceName(method), parameters, sourceSha));
+  const outBytes = modelBytes(source, weights, provenanceMetadata(def.provenance, parameters, sourceSha));
 
   // Verify the written bytes: onnxruntime's logits must equal the trained model's.
   t = performance.now();
   const afterSession = await createSession(outBytes, o.out);
-  const k = Math.min(64, test.n), size = test.h * test.w * test.c;
-  const probeX = normalizeBatch(test.x.subarray(0, k * size), test.c, o.mean, o.std);
-  const ref = await runModel(afterSession, nhwcToNchw(probeX, k, test.h, test.w, test.c), [k, test.c, test.h, test.w]);
-  const mine = tf.tidy(() => student.forward(tf.tensor4d(probeX, [k, test.h, test.w, test.c]), { training: false }).logits.dataSync());
-  let diff = 0, scale = 0;
-  for (let i = 0; i < ref.data.length; i++) {
-    diff = Math.max(diff, Math.abs(ref.data[i]! - mine[i]!));
-    scale = Math.max(scale, Math.abs(ref.data[i]!));
-  }
-  if (!(diff <= 1e-3 * Math.max(1, scale))) throw new NadError(`export check failed: onnxruntime logits differ from the trained model by ${diff}`, ExitCode.internal);
+  const diff = await checkExport(afterSession, test, o, (x, n) =>
+    tf.tidy(() => new Float32Array(student.forward(tf.tensor4d(x, [n, test.h, test.w, test.c]), { training: false }).logits.dataSync())));
   const after = await evaluateMetrics(afterSession, test, { ...evalOpts, label: `${methodLabel(method)} (output)` });
   await afterSession.release();
   timings.eval_after_s = (performance.now() - t) / 1000;
   student.dispose();
   if (method === 'ft') teacherMetrics = after;
 
-  const failed: string[] = [];
-  if (o.maxAccDrop !== undefined && before.acc_all - after.acc_all > o.maxAccDrop) {
-    failed.push(`acc_all dropped ${(before.acc_all - after.acc_all).toFixed(2)} points (limit --max-acc-drop ${o.maxAccDrop})`);
-  }
-  if (o.maxAsr !== undefined && after.asr !== null && after.asr > o.maxAsr) failed.push(`asr ${after.asr.toFixed(2)}% is above --max-asr ${o.maxAsr}`);
-  const warnings: string[] = [];
+  const { failed, warnings } = judge({ before, after, baseline: method === 'ft' ? null : teacherMetrics, label: methodLabel(method), maxAccDrop: o.maxAccDrop, maxAsr: o.maxAsr });
   if (ctx.checkpoint.otherMachine) {
-    warnings.push(`warning: resumed a checkpoint written on ${ctx.checkpoint.otherMachine}, here ${ctx.checkpoint.machine}: the run finished, but its bytes can differ from an uninterrupted run (onnxruntime picks kernels by CPU)`);
-  }
-  const drop = before.acc_all - after.acc_all;
-  if (o.maxAccDrop === undefined && drop > WARN_ACC_DROP) {
-    const b = teacherMetrics && method !== 'ft' ? `; plain fine-tuning lost ${(before.acc_all - teacherMetrics.acc_all).toFixed(2)}` : '';
-    warnings.push(`warning: ${methodLabel(method)} lost ${drop.toFixed(2)} points of acc_all (${before.acc_all.toFixed(2)} -> ${after.acc_all.toFixed(2)})${b}; set --max-acc-drop to refuse such a model`);
+    warnings.unshift(`warning: resumed a checkpoint written on ${ctx.checkpoint.otherMachine}, here ${ctx.checkpoint.machine}: the run finished, but its bytes can differ from an uninterrupted run (onnxruntime picks kernels by CPU)`);
   }
   if (failed.length === 0) writeFileAtomic(o.out, outBytes, [o.model, ...[...source.external.values()].map((e) => e.file)]);
   timings.total_s = (performance.now() - t0) / 1000;
@@ -311,10 +282,6 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   }
   if (failed.length > 0) throw new GateRejection(report, failed);
   return report;
-}
-
-function provenanceName(method: string): string {
-  return ({ nad: 'neural-attention-distillation', ft: 'fine-tuning', 'ft-sam': 'fine-tuning-sam', fst: 'feature-shift-tuning' } as Record<string, string>)[method] ?? method;
 }
 
 /** A missed verification gate: carries the full report so the CLI can still print it. */

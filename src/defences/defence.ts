@@ -63,6 +63,10 @@ export interface Defence<R = unknown> {
   resolve(o: MethodOptions): R;
   /** Report parameters (and checkpoint fingerprint) of resolved options. */
   describe(r: R): Record<string, unknown>;
+  /** Checks against the model's taps (C, H, W each) before anything runs; throws BadInputError. */
+  checkModel?(r: R, model: string, taps: { name: string; shape: number[] }[]): void;
+  /** The method's name in the cleaned model's provenance (metadata_props). */
+  readonly provenance: string;
   /** Trains a copy of the model as this method does. */
   train(ctx: DefenceContext, r: R, slot: PhaseSlot): Promise<TrainedCopy>;
   /** The whole method; by default train() in its own slot. */

@@ -81,6 +81,7 @@ export const fst: Defence<FstOptions> = {
     epochs: r.epochs, lr: r.schedule.lr, schedule: describeSchedule(r.schedule), batch: r.batch, optimizer: 'sgd', momentum: r.sgd.momentum,
     nesterov: r.sgd.nesterov, weight_decay: r.sgd.weightDecay, alpha: r.alpha, augmentation: 'RandomCrop(pad 4) + HorizontalFlip',
   }),
+  provenance: 'feature-shift-tuning',
   stateFactor: (r) => (r.sgd.momentum !== 0 ? 1 : 0),
   train(ctx, r, slot) {
     return trainCopy(ctx, slot, (model, store) => {

@@ -49,6 +49,7 @@ export const ftSam: Defence<FtSamOptions> = {
     augmentation: 'RandomCrop(pad 4) + HorizontalFlip',
   }),
   // Momentum, the perturbed copy of every value and a second gradient.
+  provenance: 'fine-tuning-sam',
   stateFactor: (r) => (r.sgd.momentum !== 0 ? 1 : 0) + 2,
   train(ctx, r, slot) {
     return trainCopy(ctx, slot, (model, store) => {

@@ -38,6 +38,7 @@ export const ft: Defence<FtOptions> = {
     batch: r.batch, optimizer: 'sgd', momentum: r.sgd.momentum, nesterov: r.sgd.nesterov, weight_decay: r.sgd.weightDecay,
     augmentation: 'RandomCrop(pad 4) + HorizontalFlip + Cutout(1, 3)',
   }),
+  provenance: 'fine-tuning',
   stateFactor: (r) => (r.sgd.momentum !== 0 ? 1 : 0),
   train(ctx, r, slot) {
     return trainCopy(ctx, slot, (model, store) => {

@@ -63,6 +63,13 @@ export const nad: Defence<NadOptions> = {
   }),
   stateFactor: (r) => ft.stateFactor(r),
   frozenModels: 1,
+  provenance: 'neural-attention-distillation',
+  checkModel(r, model, taps) {
+    if (taps.length === 0) throw new BadInputError(`${model}: no residual-group taps found; name them with --taps`);
+    if (r.betas && r.betas.length !== taps.length) {
+      throw new BadInputError(`--betas: ${r.betas.length} values for ${taps.length} taps (${taps.map((t) => t.shape.join('x')).join(', ')})`);
+    }
+  },
   async train() {
     throw new Error('nad trains through run()');
   },

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
+import { BadInputError } from '../errors.js';
 
 /** Node.js, onnxruntime and TensorFlow.js loaded, before any model. */
 const RUNTIME_BYTES = 150 * 2 ** 20;
@@ -61,4 +62,17 @@ export function availableMemory(): number {
 
 export function gb(bytes: number): string {
   return `${(bytes / 2 ** 30).toFixed(bytes < 2 ** 30 ? 2 : 1)} GB`;
+}
+
+/** The budget in bytes: --max-memory, or what is available now plus what this process already holds. */
+export function memoryBudget(maxMemoryGb: number | undefined): number {
+  return maxMemoryGb !== undefined ? maxMemoryGb * 2 ** 30 : availableMemory() + process.memoryUsage().rss;
+}
+
+/** Refuses a plan over the budget, naming the plan, the budget and its largest part. */
+export function checkBudget(plan: { total: number; parts: MemoryPart[] }, budget: number, maxMemoryGb: number | undefined): void {
+  if (plan.total <= budget) return;
+  const largest = plan.parts.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  const limit = maxMemoryGb !== undefined ? `--max-memory ${maxMemoryGb} GB` : `the ${gb(budget)} available`;
+  throw new BadInputError(`the planned peak memory, ${gb(plan.total)}, exceeds ${limit} (largest part: ${largest.what}, ${gb(largest.bytes)}); try a smaller --batch`);
 }
