@@ -44,7 +44,8 @@ function lossChart(report: CleanReport): string {
   const series = [
     { name: baselineLabel(report), colour: '#1f77b4', pts: (report.method === 'ft' ? [] : report.losses.teacher ?? []).map((e) => e.loss) },
     { name: `${label} total`, colour: '#d62728', pts: own.map((e) => e.loss) },
-    { name: `${label} cross-entropy`, colour: '#ff9896', pts: report.method === 'ft' ? [] : own.map((e) => e.ce) },
+    // The cross-entropy on its own only where other terms add to it (NAD's attention, FST's inner product).
+    { name: `${label} cross-entropy`, colour: '#ff9896', pts: own.some((e) => Object.keys(e.terms ?? {}).some((k) => k !== 'ce')) ? own.map((e) => e.ce) : [] },
   ].filter((s) => s.pts.length > 0);
   const W = 560, H = 220, pad = 40;
   const all = series.flatMap((s) => s.pts);
