@@ -21,18 +21,18 @@ for (const c of cells) {
 }
 const out = [];
 const machines = [...new Set(cells.map((c) => `${c.machine.cpu}, ${c.machine.avx512 ? 'AVX-512' : 'no AVX-512'}, ${c.machine.cores} cores`))];
-out.push(`Cells: ${cells.length}. Machine${machines.length > 1 ? 's' : ''}: ${machines.join('; ') || '–'}. Each cell: \`clean\` with the method's defaults on 5 % of CIFAR-10's training set (2,500 images), measured on the 10,000 test images by onnxruntime; acc_all / ASR after cleaning, the drop of acc_all against the model before, the plain fine-tuning baseline, seconds. Goal: ASR ≤ 2 % and drop ≤ 2 points.`);
+out.push(`Cells: ${cells.length}. Machine${machines.length > 1 ? 's' : ''}: ${machines.join('; ') || '–'}. Each cell: \`clean\` with the method's defaults on 5 % of CIFAR-10's training set (2,500 images), measured on the 10,000 test images by onnxruntime; acc_all / ASR after cleaning, the drop of acc_all against the model before, the plain fine-tuning baseline (for NAD its teacher, made by the method named), seconds. Goal: ASR ≤ 2 % and drop ≤ 2 points.`);
 out.push('');
 for (const [fixture, methods] of [...byFixture].sort()) {
   const any = [...methods.values()][0][0];
   out.push(`**${fixture}** (before: acc_all ${f(any.before.acc_all)}, ASR ${f(any.before.asr)})`);
   out.push('');
-  out.push('| method | seed | acc_all / ASR after | acc_all drop | baseline FT acc_all / ASR | goal met | seconds |');
+  out.push('| method | seed | acc_all / ASR after | acc_all drop | baseline or teacher acc_all / ASR (its method) | goal met | seconds |');
   out.push('| --- | --- | --- | --- | --- | --- | --- |');
   let best;
   for (const [method, list] of [...methods].sort()) {
     for (const c of list.sort((a, b) => a.seed - b.seed)) {
-      out.push(`| ${method} | ${c.seed} | ${f(c.after.acc_all)} / ${f(c.after.asr)} | ${f(c.acc_all_drop)} | ${c.baseline ? `${f(c.baseline.acc_all)} / ${f(c.baseline.asr)}` : '–'} | ${c.goal.met ? 'yes' : 'no'} | ${Math.round(c.seconds)} |`);
+      out.push(`| ${method} | ${c.seed} | ${f(c.after.acc_all)} / ${f(c.after.asr)} | ${f(c.acc_all_drop)} | ${c.baseline ? `${f(c.baseline.acc_all)} / ${f(c.baseline.asr)} (${c.baseline_method === 'output' ? 'ft = output' : c.baseline_method})` : '–'} | ${c.goal.met ? 'yes' : 'no'} | ${Math.round(c.seconds)} |`);
     }
     const worst = Math.max(...list.map(distance));
     if (!best || worst < best.worst) best = { method, worst, seeds: list.length };
