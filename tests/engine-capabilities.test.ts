@@ -19,7 +19,7 @@ import { REFERENCE_LOGITS, referenceDistillationTerm } from '../src/training/los
 import { Adam } from '../src/training/optimizers/adam.js';
 import { ParameterStore } from '../src/training/parameter-store.js';
 import { lrAt } from '../src/training/schedule.js';
-import { buildModel, randoms } from './helpers/onnx-builder.js';
+import { buildModel, randoms, type NodeSpec } from './helpers/onnx-builder.js';
 import { maxAbsDiff, modelPath, readJson, REFERENCE, relL2, wasm } from './helpers/fixtures.js';
 
 interface EngineRef {
@@ -103,14 +103,14 @@ describe('gradients with respect to the input', () => {
   });
 });
 
-/** Conv, BatchNorm (scale s, shift bb), ReLU, pooling, Gemm on [3, 2, 6, 6] inputs. */
-function smallModel(scale = [1.2, 0.8, 1, 0.5], shift = [0.1, 0.2, -0.1, 0.3]): Uint8Array {
+/** Conv, BatchNorm (scale s, shift bb), an activation (ReLU), pooling, Gemm on [3, 2, 6, 6] inputs. */
+function smallModel(scale = [1.2, 0.8, 1, 0.5], shift = [0.1, 0.2, -0.1, 0.3], activation: NodeSpec = { op: 'Relu', inputs: ['bn'], outputs: ['r'] }, opset?: number): Uint8Array {
   return buildModel({
     inputs: [{ name: 'x', dims: [3, 2, 6, 6] }], outputs: ['logits'],
     nodes: [
       { op: 'Conv', inputs: ['x', 'w1', 'b1'], outputs: ['a'], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } },
       { op: 'BatchNormalization', inputs: ['a', 's', 'bb', 'm', 'v'], outputs: ['bn'], attrs: { epsilon: { float: 1e-5 } } },
-      { op: 'Relu', inputs: ['bn'], outputs: ['r'] }, { op: 'GlobalAveragePool', inputs: ['r'], outputs: ['g'] },
+      activation, { op: 'GlobalAveragePool', inputs: ['r'], outputs: ['g'] },
       { op: 'Flatten', inputs: ['g'], outputs: ['f'] }, { op: 'Gemm', inputs: ['f', 'w2', 'b2'], outputs: ['logits'], attrs: { transB: 1 } },
     ],
     inits: [
@@ -119,6 +119,7 @@ function smallModel(scale = [1.2, 0.8, 1, 0.5], shift = [0.1, 0.2, -0.1, 0.3]): 
       { name: 'm', dims: [4], float: [0.05, -0.1, 0.2, 0] }, { name: 'v', dims: [4], float: [0.9, 1.3, 0.7, 1.1] },
       { name: 'w2', dims: [3, 4], float: Array.from(randoms(12, 22)) }, { name: 'b2', dims: [3], float: [0, 0.1, -0.1] },
     ],
+    opset,
   });
 }
 
@@ -136,6 +137,37 @@ async function smallLoss(bytes: Uint8Array, labels: Int32Array): Promise<(x: Flo
     return l / 3;
   };
 }
+
+describe('activation gradients against finite differences', () => {
+  const acts: [string, NodeSpec['attrs'], number?][] = [['Elu', { alpha: { float: 0.5 } }], ['Selu', undefined], ['HardSigmoid', { alpha: { float: 1 / 6 }, beta: { float: 0.5 } }],
+    ['HardSwish', undefined, 14], ['Tanh', undefined], ['Softplus', undefined]];
+  for (const [op, attrs, opset] of acts) {
+    it(`${op}: the input gradient matches central finite differences (eval mode)`, async () => {
+      // A scale of 4 before the activation puts its kinks (0, +-3) among the values.
+      const bytes = smallModel([4.8, 3.2, 4, 2], [0.4, 0.8, -0.4, 1.2], { op, inputs: ['bn'], outputs: ['r'], attrs }, opset);
+      const path = join(mkdtempSync(join(tmpdir(), 'nad-act-')), `${op}.onnx`);
+      writeFileSync(path, bytes);
+      const model = TrainableModel.fromFile(path);
+      const x = Float32Array.from(randoms(3 * 2 * 36, 51));
+      const labels = Int32Array.from([2, 0, 1]);
+      const r = await gradientsOf(model, { terms: [crossEntropyTerm(3)], input: true, params: false, batchNorm: 'eval' }, x, labels);
+      model.dispose();
+      const g = r.grads.get(INPUT_GRADIENT)!;
+      const loss = await smallLoss(bytes, labels);
+      expect(Math.abs(r.total - (await loss(x)))).toBeLessThan(1e-5);
+      const h = 1e-3;
+      for (let t = 0; t < 3; t++) {
+        // Sparse directions (about 40 of 216 coordinates): a dense one pushes some values across a kink of the
+        // piecewise-linear activations, where a finite difference is not the derivative.
+        const dense = randoms(x.length, 60 + t);
+        const v = dense.map((d, i) => (Math.abs(Math.sin(i * 7.3 + t)) > 0.96 ? d : 0));
+        const fd = ((await loss(x.map((xi, i) => xi + h * v[i]!))) - (await loss(x.map((xi, i) => xi - h * v[i]!)))) / (2 * h);
+        const dot = g.reduce((a, gi, i) => a + gi * v[i]!, 0);
+        expect(Math.abs(fd - dot), `direction ${t}: finite difference ${fd}, gradient ${dot}`).toBeLessThan(5e-3 * Math.abs(dot) + 2e-4);
+      }
+    });
+  }
+});
 
 describe('BatchNorm masks and noise (the pass ANP needs)', () => {
   it('gradients with respect to masks and noise match finite differences; mask 1 and noise 0 change nothing', async () => {

@@ -76,6 +76,12 @@ const cases: Case[] = [
   ], inits: [W('a', [3, 1, 1], 15), W('m', [1, 3, 1, 1], 16), { name: 'd', dims: [1], float: [1.7] }] },
   { name: 'Clip (opset 13 inputs)', input: [2, 3, 4, 4], nodes: one('Clip', {}, ['lo', 'hi']), inits: [{ name: 'lo', dims: [], float: [-0.2] }, { name: 'hi', dims: [], float: [0.3] }] },
   { name: 'LeakyRelu', input: [2, 3, 4, 4], nodes: one('LeakyRelu', { alpha: 0.1 }) },
+  // Activations of newer architectures, on inputs scaled by 4 so that their kinks (0, +-3) fall inside.
+  ...([['Elu', { alpha: { float: 0.5 } }], ['Selu', undefined], ['HardSigmoid', { alpha: { float: 1 / 6 }, beta: { float: 0.5 } }], ['HardSwish', undefined],
+    ['Tanh', undefined], ['Softplus', undefined]] as [string, NodeSpec['attrs']][]).map(([op, attrs]): Case => ({
+    name: `${op} (input x 4)`, input: [2, 3, 4, 4], opset: op === 'HardSwish' ? 14 : undefined,
+    nodes: [{ op: 'Mul', inputs: ['x', 'four'], outputs: ['x4'] }, { op, inputs: ['x4'], outputs: ['y'], attrs }], inits: [{ name: 'four', dims: [], float: [4] }],
+  })),
   { name: 'Sigmoid', input: [2, 3, 4, 4], nodes: one('Sigmoid') },
   { name: 'Softmax', input: [3, 7], nodes: one('Softmax', { axis: -1 }) },
   { name: 'LogSoftmax', input: [3, 7], nodes: one('LogSoftmax', { axis: 1 }) },

@@ -86,10 +86,15 @@ describe('onnxruntime engine: gradients of every op it differentiates', () => {
   // Each case maps 'a' to 'h' ([N, channels, size, size]); 'pooled' skips the second conv and pooling.
   // The MaxPool cases before Relu see all-negative windows, where tfjs-backend-wasm's own MaxPool gradient
   // is wrong (src/import/ops/pooling.ts works around it); `cpu` cross-checks with tfjs's cpu backend.
-  const cases: { name: string; nodes: Nodes; channels: number; size?: number; pooled?: boolean; inits?: InitSpec[]; cpu?: boolean }[] = [
+  const cases: { name: string; nodes: Nodes; channels: number; size?: number; pooled?: boolean; inits?: InitSpec[]; cpu?: boolean; opset?: number }[] = [
     { name: 'LeakyRelu', nodes: [{ op: 'LeakyRelu', inputs: [A], outputs: ['h'], attrs: { alpha: { float: 0.1 } } }], channels: 4 },
     { name: 'Clip', nodes: [{ op: 'Clip', inputs: [A, 'lo', 'hi'], outputs: ['h'] }], channels: 4, inits: [{ name: 'lo', dims: [], float: [0] }, { name: 'hi', dims: [], float: [0.3] }] },
     { name: 'Sigmoid', nodes: [{ op: 'Sigmoid', inputs: [A], outputs: ['h'] }], channels: 4 },
+    ...([['Elu', { alpha: { float: 0.5 } }], ['Selu', undefined], ['HardSigmoid', { alpha: { float: 1 / 6 }, beta: { float: 0.5 } }], ['HardSwish', undefined],
+      ['Tanh', undefined], ['Softplus', undefined]] as [string, NodeSpec['attrs']][]).map(([op, attrs]) => ({
+      name: `${op} (input x 4)`, channels: 4, opset: op === 'HardSwish' ? 14 : undefined,
+      nodes: [{ op: 'Mul', inputs: [A, 'four'], outputs: ['a4'] }, { op, inputs: ['a4'], outputs: ['h'], attrs }] as NodeSpec[], inits: [{ name: 'four', dims: [], float: [4] }],
+    })),
     { name: 'Softmax', nodes: [{ op: 'Softmax', inputs: [A], outputs: ['h'], attrs: { axis: 1 } }], channels: 4 },
     { name: 'Mul (both inputs)', nodes: [{ op: 'Mul', inputs: [A, A], outputs: ['h'] }], channels: 4 },
     { name: 'Sub', nodes: [relu(A, 'r'), { op: 'Sub', inputs: [A, 'r'], outputs: ['h'] }], channels: 4 },
@@ -134,6 +139,7 @@ describe('onnxruntime engine: gradients of every op it differentiates', () => {
         { name: 'w3', dims: [5, c.pooled ? c.channels : 6], float: Array.from(randoms(5 * (c.pooled ? c.channels : 6), 3)) }, { name: 'b3', dims: [5], float: [0, 0.1, 0.2, 0.3, 0.4] },
         ...(c.inits ?? []),
       ],
+      opset: c.opset,
     });
     const path = join(mkdtempSync(join(tmpdir(), 'nad-grad-')), 'm.onnx');
     writeFileSync(path, bytes);

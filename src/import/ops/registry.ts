@@ -8,6 +8,12 @@ import type { OpConverter } from './op-types.js';
 import { pad } from './pad.js';
 import * as pool from './pooling.js';
 import { reduceMean } from './reduce-mean.js';
+import { elu } from './elu.js';
+import { selu } from './selu.js';
+import { hardSigmoid } from './hard-sigmoid.js';
+import { hardSwish } from './hard-swish.js';
+import { tanh } from './tanh.js';
+import { softplus } from './softplus.js';
 import * as shp from './shape-ops.js';
 
 export const CONVERTERS: Readonly<Record<string, OpConverter>> = {
@@ -19,6 +25,12 @@ export const CONVERTERS: Readonly<Record<string, OpConverter>> = {
   Sigmoid: act.sigmoid,
   Softmax: act.softmax,
   LogSoftmax: act.logSoftmax,
+  Elu: elu,
+  Selu: selu,
+  HardSigmoid: hardSigmoid,
+  HardSwish: hardSwish,
+  Tanh: tanh,
+  Softplus: softplus,
   Add: ew.add,
   Sub: ew.sub,
   Mul: ew.mul,

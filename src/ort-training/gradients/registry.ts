@@ -6,6 +6,9 @@ import type { GradientBuilder } from './gradient-types.js';
 import { averagePoolGradient, globalAveragePoolGradient, globalMaxPoolGradient } from './pooling.js';
 import { reduceMeanGradient, reduceSumGradient } from './reductions.js';
 import { absGradient, expGradient, negGradient, powGradient, sqrtGradient } from './unary-math.js';
+import { eluGradient, seluGradient } from './elu.js';
+import { hardSigmoidGradient, hardSwishGradient } from './hard-sigmoid.js';
+import { softplusGradient, tanhGradient } from './tanh.js';
 import { concatGradient, padGradient, reshapeGradient, squeezeGradient, transposeGradient } from './shape.js';
 import { clipGradient, leakyReluGradient, logSoftmaxGradient, sigmoidGradient, softmaxGradient } from './activations.js';
 import { divGradient, mulGradient, subGradient } from './arithmetic.js';
@@ -37,6 +40,12 @@ export const GRADIENTS: Record<string, GradientBuilder> = {
   AveragePool: averagePoolGradient,
   GlobalMaxPool: globalMaxPoolGradient,
   ReduceMean: reduceMeanGradient,
+  Elu: eluGradient,
+  Selu: seluGradient,
+  HardSigmoid: hardSigmoidGradient,
+  HardSwish: hardSwishGradient,
+  Tanh: tanhGradient,
+  Softplus: softplusGradient,
   ReduceSum: reduceSumGradient,
   Neg: negGradient,
   Sqrt: sqrtGradient,
