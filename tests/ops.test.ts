@@ -76,6 +76,14 @@ const cases: Case[] = [
   ], inits: [W('a', [3, 1, 1], 15), W('m', [1, 3, 1, 1], 16), { name: 'd', dims: [1], float: [1.7] }] },
   { name: 'Clip (opset 13 inputs)', input: [2, 3, 4, 4], nodes: one('Clip', {}, ['lo', 'hi']), inits: [{ name: 'lo', dims: [], float: [-0.2] }, { name: 'hi', dims: [], float: [0.3] }] },
   { name: 'LeakyRelu', input: [2, 3, 4, 4], nodes: one('LeakyRelu', { alpha: 0.1 }) },
+  { name: 'Neg, Exp, Abs', input: [2, 3, 4, 4], nodes: [{ op: 'Neg', inputs: ['x'], outputs: ['n'] }, { op: 'Exp', inputs: ['n'], outputs: ['e'] }, { op: 'Abs', inputs: ['x'], outputs: ['a'] },
+    { op: 'Add', inputs: ['e', 'a'], outputs: ['y'] }] },
+  { name: 'Sqrt, Log, Pow of a positive map', input: [2, 3, 4, 4], nodes: [{ op: 'Mul', inputs: ['x', 'x'], outputs: ['sq'] }, { op: 'Add', inputs: ['sq', 'half'], outputs: ['p'] },
+    { op: 'Sqrt', inputs: ['p'], outputs: ['s'] }, { op: 'Log', inputs: ['p'], outputs: ['l'] }, { op: 'Pow', inputs: ['p', 'e'], outputs: ['w'] },
+    { op: 'Add', inputs: ['s', 'l'], outputs: ['sl'] }, { op: 'Add', inputs: ['sl', 'w'], outputs: ['y'] }],
+    inits: [{ name: 'half', dims: [], float: [0.5] }, { name: 'e', dims: [], float: [1.5] }] },
+  { name: 'Max of three with a per-channel constant, Min', input: [2, 3, 4, 4], nodes: [{ op: 'Neg', inputs: ['x'], outputs: ['n'] },
+    { op: 'Max', inputs: ['x', 'n', 'c'], outputs: ['m'] }, { op: 'Min', inputs: ['m', 'x'], outputs: ['y'] }], inits: [W('c', [3, 1, 1], 31)] },
   // Activations of newer architectures, on inputs scaled by 4 so that their kinks (0, +-3) fall inside.
   ...([['Elu', { alpha: { float: 0.5 } }], ['Selu', undefined], ['HardSigmoid', { alpha: { float: 1 / 6 }, beta: { float: 0.5 } }], ['HardSwish', undefined],
     ['Tanh', undefined], ['Softplus', undefined]] as [string, NodeSpec['attrs']][]).map(([op, attrs]): Case => ({

@@ -90,6 +90,18 @@ describe('onnxruntime engine: gradients of every op it differentiates', () => {
     { name: 'LeakyRelu', nodes: [{ op: 'LeakyRelu', inputs: [A], outputs: ['h'], attrs: { alpha: { float: 0.1 } } }], channels: 4 },
     { name: 'Clip', nodes: [{ op: 'Clip', inputs: [A, 'lo', 'hi'], outputs: ['h'] }], channels: 4, inits: [{ name: 'lo', dims: [], float: [0] }, { name: 'hi', dims: [], float: [0.3] }] },
     { name: 'Sigmoid', nodes: [{ op: 'Sigmoid', inputs: [A], outputs: ['h'] }], channels: 4 },
+    // Arithmetic that LayerNorm-as-primitives, GELU and friends export to; positive arguments where the op needs them.
+    { name: 'Neg', nodes: [{ op: 'Neg', inputs: [A], outputs: ['h'] }], channels: 4 },
+    { name: 'Exp', nodes: [{ op: 'Mul', inputs: [A, 'half'], outputs: ['ah'] }, { op: 'Exp', inputs: ['ah'], outputs: ['h'] }], channels: 4, inits: [{ name: 'half', dims: [], float: [0.5] }] },
+    ...(['Sqrt', 'Log'] as const).map((op) => ({
+      name: op, channels: 4, inits: [{ name: 'half', dims: [], float: [0.5] }],
+      nodes: [{ op: 'Mul', inputs: [A, A], outputs: ['sq'] }, { op: 'Add', inputs: ['sq', 'half'], outputs: ['pos'] }, { op, inputs: ['pos'], outputs: ['h'] }] as NodeSpec[],
+    })),
+    { name: 'Abs', nodes: [{ op: 'Abs', inputs: [A], outputs: ['h'] }], channels: 4 },
+    { name: 'Pow (constant exponent 1.5)', channels: 4, inits: [{ name: 'half', dims: [], float: [0.5] }, { name: 'e', dims: [], float: [1.5] }],
+      nodes: [{ op: 'Mul', inputs: [A, A], outputs: ['sq'] }, { op: 'Add', inputs: ['sq', 'half'], outputs: ['pos'] }, { op: 'Pow', inputs: ['pos', 'e'], outputs: ['h'] }] },
+    { name: 'Max (per-channel constant)', nodes: [{ op: 'Max', inputs: [A, 'mc'], outputs: ['h'] }], channels: 4, inits: [{ name: 'mc', dims: [4, 1, 1], float: [0, 0.1, -0.1, 0.2] }] },
+    { name: 'Min of two computed maps', nodes: [{ op: 'Relu', inputs: [A], outputs: ['r'] }, { op: 'Neg', inputs: [A], outputs: ['n'] }, { op: 'Min', inputs: ['r', 'n'], outputs: ['h'] }], channels: 4 },
     ...([['Elu', { alpha: { float: 0.5 } }], ['Selu', undefined], ['HardSigmoid', { alpha: { float: 1 / 6 }, beta: { float: 0.5 } }], ['HardSwish', undefined],
       ['Tanh', undefined], ['Softplus', undefined]] as [string, NodeSpec['attrs']][]).map(([op, attrs]) => ({
       name: `${op} (input x 4)`, channels: 4, opset: op === 'HardSwish' ? 14 : undefined,

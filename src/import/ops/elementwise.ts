@@ -11,7 +11,7 @@ function toNhwcBroadcast(t: tf.Tensor): tf.Tensor {
   return tf.transpose(t.reshape(s4), [0, 2, 3, 1]);
 }
 
-function binary(fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) {
+export function binary(fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) {
   return (ctx: OpContext): Value[] => {
     const a = ctx.input(0), b = ctx.input(1);
     if (a.nhwc && b.nhwc) return [{ t: fn(a.t, b.t), nhwc: true }];
@@ -21,7 +21,7 @@ function binary(fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) {
   };
 }
 
-function sameDtype(fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) {
+export function sameDtype(fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) {
   return (a: tf.Tensor, b: tf.Tensor) => fn(a, b.dtype === a.dtype ? b : tf.cast(b, a.dtype));
 }
 

@@ -14,6 +14,13 @@ import { hardSigmoid } from './hard-sigmoid.js';
 import { hardSwish } from './hard-swish.js';
 import { tanh } from './tanh.js';
 import { softplus } from './softplus.js';
+import { neg } from './neg.js';
+import { sqrt } from './sqrt.js';
+import { exp } from './exp.js';
+import { log } from './log.js';
+import { abs } from './abs.js';
+import { pow } from './pow.js';
+import { max, min } from './max-min.js';
 import * as shp from './shape-ops.js';
 
 export const CONVERTERS: Readonly<Record<string, OpConverter>> = {
@@ -31,6 +38,14 @@ export const CONVERTERS: Readonly<Record<string, OpConverter>> = {
   HardSwish: hardSwish,
   Tanh: tanh,
   Softplus: softplus,
+  Neg: neg,
+  Sqrt: sqrt,
+  Exp: exp,
+  Log: log,
+  Abs: abs,
+  Pow: pow,
+  Max: max,
+  Min: min,
   Add: ew.add,
   Sub: ew.sub,
   Mul: ew.mul,

@@ -5,7 +5,8 @@ import { gemmGradient, matMulGradient } from './gemm.js';
 import type { GradientBuilder } from './gradient-types.js';
 import { averagePoolGradient, globalAveragePoolGradient, globalMaxPoolGradient } from './pooling.js';
 import { reduceMeanGradient, reduceSumGradient } from './reductions.js';
-import { absGradient, expGradient, negGradient, powGradient, sqrtGradient } from './unary-math.js';
+import { absGradient, expGradient, logGradient, negGradient, powGradient, sqrtGradient } from './unary-math.js';
+import { maxGradient, minGradient } from './max-min.js';
 import { eluGradient, seluGradient } from './elu.js';
 import { hardSigmoidGradient, hardSwishGradient } from './hard-sigmoid.js';
 import { softplusGradient, tanhGradient } from './tanh.js';
@@ -50,6 +51,9 @@ export const GRADIENTS: Record<string, GradientBuilder> = {
   Neg: negGradient,
   Sqrt: sqrtGradient,
   Exp: expGradient,
+  Log: logGradient,
+  Max: maxGradient,
+  Min: minGradient,
   Abs: absGradient,
   Pow: powGradient,
 };

@@ -26,3 +26,7 @@ export function powGradient(ctx: GradientContext): (string | undefined)[] {
 export function expGradient(ctx: GradientContext): (string | undefined)[] {
   return [ctx.b.one('Mul', [ctx.dy[0]!, ctx.node.outputs[0]!])];
 }
+
+export function logGradient(ctx: GradientContext): (string | undefined)[] {
+  return [ctx.b.one('Div', [ctx.dy[0]!, ctx.node.inputs[0]!])];
+}

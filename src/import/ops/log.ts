@@ -1,0 +1,8 @@
+/** Log, elementwise. */
+import * as tf from '../../tf.js';
+import type { OpContext, Value } from './op-types.js';
+
+export function log(ctx: OpContext): Value[] {
+  const v = ctx.input(0);
+  return [{ t: tf.log(v.t), nhwc: v.nhwc }];
+}

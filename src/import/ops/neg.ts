@@ -1,0 +1,8 @@
+/** Neg, elementwise. */
+import * as tf from '../../tf.js';
+import type { OpContext, Value } from './op-types.js';
+
+export function neg(ctx: OpContext): Value[] {
+  const v = ctx.input(0);
+  return [{ t: tf.neg(v.t), nhwc: v.nhwc }];
+}

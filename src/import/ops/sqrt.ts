@@ -1,0 +1,8 @@
+/** Sqrt, elementwise. */
+import * as tf from '../../tf.js';
+import type { OpContext, Value } from './op-types.js';
+
+export function sqrt(ctx: OpContext): Value[] {
+  const v = ctx.input(0);
+  return [{ t: tf.sqrt(v.t), nhwc: v.nhwc }];
+}
