@@ -147,7 +147,7 @@ describe('activation and arithmetic gradients against finite differences', () =>
   const acts: [string, NodeSpec[], number?][] = [['Elu', one('Elu', { alpha: { float: 0.5 } })], ['Selu', one('Selu')], ['HardSigmoid', one('HardSigmoid', { alpha: { float: 1 / 6 }, beta: { float: 0.5 } })],
     ['HardSwish', one('HardSwish'), 14], ['Tanh', one('Tanh')], ['Softplus', one('Softplus')], ['Neg', one('Neg')], ['Exp', one('Exp')], ['Abs', one('Abs')],
     ['Sqrt', positive('Sqrt')], ['Log', positive('Log')], ['Pow', positive('Pow', ['e'])], ['Max', [{ op: 'Max', inputs: ['bn', 'mc'], outputs: ['r'] }]],
-    ['Min', [{ op: 'Min', inputs: ['bn', 'mc'], outputs: ['r'] }]]];
+    ['Min', [{ op: 'Min', inputs: ['bn', 'mc'], outputs: ['r'] }]], ['PRelu', [{ op: 'PRelu', inputs: ['bn', 'mc'], outputs: ['r'] }]]];
   for (const [op, nodes, opset] of acts) {
     it(`${op}: the input gradient matches central finite differences (eval mode)`, async () => {
       // A scale of 4 before the activation puts its kinks (0, +-3) among the values.

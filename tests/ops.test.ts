@@ -76,6 +76,7 @@ const cases: Case[] = [
   ], inits: [W('a', [3, 1, 1], 15), W('m', [1, 3, 1, 1], 16), { name: 'd', dims: [1], float: [1.7] }] },
   { name: 'Clip (opset 13 inputs)', input: [2, 3, 4, 4], nodes: one('Clip', {}, ['lo', 'hi']), inits: [{ name: 'lo', dims: [], float: [-0.2] }, { name: 'hi', dims: [], float: [0.3] }] },
   { name: 'LeakyRelu', input: [2, 3, 4, 4], nodes: one('LeakyRelu', { alpha: 0.1 }) },
+  { name: 'PRelu per channel', input: [2, 3, 4, 4], nodes: one('PRelu', {}, ['s']), inits: [{ name: 's', dims: [3, 1, 1], float: [0.25, -0.1, 0.6] }] },
   { name: 'Neg, Exp, Abs', input: [2, 3, 4, 4], nodes: [{ op: 'Neg', inputs: ['x'], outputs: ['n'] }, { op: 'Exp', inputs: ['n'], outputs: ['e'] }, { op: 'Abs', inputs: ['x'], outputs: ['a'] },
     { op: 'Add', inputs: ['e', 'a'], outputs: ['y'] }] },
   { name: 'Sqrt, Log, Pow of a positive map', input: [2, 3, 4, 4], nodes: [{ op: 'Mul', inputs: ['x', 'x'], outputs: ['sq'] }, { op: 'Add', inputs: ['sq', 'half'], outputs: ['p'] },

@@ -57,6 +57,7 @@ export function assignRoles(graph: Graph): Map<string, ParamRole> {
       case 'Conv': set(n.name, n.inputs[1], 'conv-weight'); set(n.name, n.inputs[2], 'bias'); break;
       case 'Gemm': set(n.name, n.inputs[1], 'weight'); set(n.name, n.inputs[2], 'bias'); break;
       case 'MatMul': set(n.name, n.inputs[1], 'weight'); break;
+      case 'PRelu': set(n.name, n.inputs[1], 'weight'); break; // PyTorch's nn.PReLU weight is a parameter
       case 'BatchNormalization':
         set(n.name, n.inputs[1], 'bn-scale'); set(n.name, n.inputs[2], 'bn-bias');
         set(n.name, n.inputs[3], 'bn-mean'); set(n.name, n.inputs[4], 'bn-var');

@@ -21,6 +21,7 @@ import { log } from './log.js';
 import { abs } from './abs.js';
 import { pow } from './pow.js';
 import { max, min } from './max-min.js';
+import { prelu } from './prelu.js';
 import * as shp from './shape-ops.js';
 
 export const CONVERTERS: Readonly<Record<string, OpConverter>> = {
@@ -46,6 +47,7 @@ export const CONVERTERS: Readonly<Record<string, OpConverter>> = {
   Pow: pow,
   Max: max,
   Min: min,
+  PRelu: prelu,
   Add: ew.add,
   Sub: ew.sub,
   Mul: ew.mul,

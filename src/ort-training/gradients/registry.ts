@@ -7,6 +7,7 @@ import { averagePoolGradient, globalAveragePoolGradient, globalMaxPoolGradient }
 import { reduceMeanGradient, reduceSumGradient } from './reductions.js';
 import { absGradient, expGradient, logGradient, negGradient, powGradient, sqrtGradient } from './unary-math.js';
 import { maxGradient, minGradient } from './max-min.js';
+import { preluGradient } from './prelu.js';
 import { eluGradient, seluGradient } from './elu.js';
 import { hardSigmoidGradient, hardSwishGradient } from './hard-sigmoid.js';
 import { softplusGradient, tanhGradient } from './tanh.js';
@@ -54,6 +55,7 @@ export const GRADIENTS: Record<string, GradientBuilder> = {
   Log: logGradient,
   Max: maxGradient,
   Min: minGradient,
+  PRelu: preluGradient,
   Abs: absGradient,
   Pow: powGradient,
 };
