@@ -2,7 +2,9 @@
  * Residual-group taps, found from the graph's structure (never from node names): the output of the last
  * residual block at each spatial resolution, skipping 1x1 maps (a 1x1 attention map is constant after
  * normalisation). A residual block ends in an Add of two computed maps of equal shape, optionally followed
- * by its activation (post-activation blocks such as torchvision's ResNet).
+ * by its activation (post-activation blocks such as torchvision's ResNet). A network without residual
+ * blocks (a plain VGG-style CNN, DenseNet, SqueezeNet) is tapped at the last activation or channel
+ * concatenation of each resolution: the feature map each stage hands to the next.
  */
 import { BadInputError } from '../errors.js';
 import type { Graph } from './graph.js';
@@ -13,6 +15,8 @@ export interface Tap {
 }
 
 const ACTIVATIONS = new Set(['Relu', 'LeakyRelu', 'Clip']);
+/** Where a stage of a network without residual blocks ends. */
+const STAGE_ENDS = new Set(['Relu', 'LeakyRelu', 'Clip', 'Elu', 'Selu', 'PRelu', 'HardSwish', 'Tanh', 'Concat']);
 
 export function findTaps(graph: Graph, shapes: Map<string, number[]>): Tap[] {
   const isComputed = (n: string) => graph.producer.has(n) || n === graph.input.name;
@@ -29,6 +33,13 @@ export function findTaps(graph: Graph, shapes: Map<string, number[]>): Tap[] {
       out = users[0]!.outputs[0]!;
     }
     blockOutputs.push(out);
+  }
+  if (blockOutputs.length === 0) {
+    for (const node of graph.nodes) {
+      const out = node.outputs[0];
+      const s = out ? shapes.get(out) : undefined;
+      if (STAGE_ENDS.has(node.opType) && s?.length === 4 && !graph.outputs.some((o) => o.name === out)) blockOutputs.push(out!);
+    }
   }
   // Last block output per resolution, in graph order.
   const lastAt = new Map<string, string>();
