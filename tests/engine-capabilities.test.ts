@@ -79,28 +79,6 @@ describe('gradients with respect to the input', () => {
     expect(relL2(r.grads.get(INPUT_GRADIENT)!, REF.eval.input_grad)).toBeLessThan(2e-3);
   });
 
-  it('match central finite differences of the eval-mode loss (conv, BatchNorm, ReLU, pooling, Gemm)', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'nad-fd-')), 'small.onnx');
-    const bytes = smallModel();
-    writeFileSync(path, bytes);
-    const model = TrainableModel.fromFile(path);
-    const x = Float32Array.from(randoms(3 * 2 * 36, 23));
-    const labels = Int32Array.from([0, 2, 1]);
-    const r = await gradientsOf(model, { terms: [crossEntropyTerm(3)], input: true, params: false, batchNorm: 'eval' }, x, labels);
-    model.dispose();
-    const g = r.grads.get(INPUT_GRADIENT)!;
-    const loss = await smallLoss(bytes, labels);
-    expect(Math.abs(r.total - (await loss(x)))).toBeLessThan(1e-5);
-    const h = 2e-3;
-    for (let t = 0; t < 4; t++) {
-      const v = randoms(x.length, 30 + t);
-      const plus = x.map((xi, i) => xi + h * v[i]!), minus = x.map((xi, i) => xi - h * v[i]!);
-      const fd = ((await loss(plus)) - (await loss(minus))) / (2 * h);
-      const dot = g.reduce((a, gi, i) => a + gi * v[i]!, 0);
-      console.log(`direction ${t}: finite difference ${fd.toFixed(6)}, gradient ${dot.toFixed(6)}`);
-      expect(Math.abs(fd - dot), `direction ${t}: finite difference ${fd}, gradient ${dot}`).toBeLessThan(5e-3 * Math.abs(dot) + 1e-4);
-    }
-  });
 });
 
 /** Conv, BatchNorm (scale s, shift bb), an activation (ReLU), pooling, Gemm on [3, 2, 6, 6] inputs. */
@@ -138,13 +116,13 @@ async function smallLoss(bytes: Uint8Array, labels: Int32Array): Promise<(x: Flo
   };
 }
 
-describe('activation and arithmetic gradients against finite differences', () => {
+describe('input gradients against finite differences: conv, BatchNorm (eval), each activation or arithmetic op, pooling, Gemm', () => {
   const one = (op: string, attrs?: NodeSpec['attrs']): NodeSpec[] => [{ op, inputs: ['bn'], outputs: ['r'], attrs }];
   // Positive arguments for Sqrt, Log and Pow: bn^2 + 0.5.
   const positive = (op: string, extra: string[] = []): NodeSpec[] => [{ op: 'Mul', inputs: ['bn', 'bn'], outputs: ['sq'] }, { op: 'Add', inputs: ['sq', 'half'], outputs: ['p'] },
     { op, inputs: ['p', ...extra], outputs: ['r'] }];
   const consts: InitSpec[] = [{ name: 'half', dims: [], float: [0.5] }, { name: 'e', dims: [], float: [1.5] }, { name: 'mc', dims: [4, 1, 1], float: [0, 0.5, -0.5, 1] }];
-  const acts: [string, NodeSpec[], number?][] = [['Elu', one('Elu', { alpha: { float: 0.5 } })], ['Selu', one('Selu')], ['HardSigmoid', one('HardSigmoid', { alpha: { float: 1 / 6 }, beta: { float: 0.5 } })],
+  const acts: [string, NodeSpec[], number?][] = [['Relu', one('Relu')], ['Elu', one('Elu', { alpha: { float: 0.5 } })], ['Selu', one('Selu')], ['HardSigmoid', one('HardSigmoid', { alpha: { float: 1 / 6 }, beta: { float: 0.5 } })],
     ['HardSwish', one('HardSwish'), 14], ['Tanh', one('Tanh')], ['Softplus', one('Softplus')], ['Neg', one('Neg')], ['Exp', one('Exp')], ['Abs', one('Abs')],
     ['Sqrt', positive('Sqrt')], ['Log', positive('Log')], ['Pow', positive('Pow', ['e'])], ['Max', [{ op: 'Max', inputs: ['bn', 'mc'], outputs: ['r'] }]],
     ['Min', [{ op: 'Min', inputs: ['bn', 'mc'], outputs: ['r'] }]], ['PRelu', [{ op: 'PRelu', inputs: ['bn', 'mc'], outputs: ['r'] }]]];
