@@ -121,11 +121,13 @@ describe('input gradients against finite differences: conv, BatchNorm (eval), ea
   // Positive arguments for Sqrt, Log and Pow: bn^2 + 0.5.
   const positive = (op: string, extra: string[] = []): NodeSpec[] => [{ op: 'Mul', inputs: ['bn', 'bn'], outputs: ['sq'] }, { op: 'Add', inputs: ['sq', 'half'], outputs: ['p'] },
     { op, inputs: ['p', ...extra], outputs: ['r'] }];
-  const consts: InitSpec[] = [{ name: 'half', dims: [], float: [0.5] }, { name: 'e', dims: [], float: [1.5] }, { name: 'mc', dims: [4, 1, 1], float: [0, 0.5, -0.5, 1] }];
+  const consts: InitSpec[] = [{ name: 'half', dims: [], float: [0.5] }, { name: 'e', dims: [], float: [1.5] }, { name: 'mc', dims: [4, 1, 1], float: [0, 0.5, -0.5, 1] },
+    { name: 'st', dims: [2], int64: [1, 2] }, { name: 'en', dims: [2], int64: [-1, 6] }, { name: 'ax', dims: [2], int64: [2, 3] }];
   const acts: [string, NodeSpec[], number?][] = [['Relu', one('Relu')], ['Elu', one('Elu', { alpha: { float: 0.5 } })], ['Selu', one('Selu')], ['HardSigmoid', one('HardSigmoid', { alpha: { float: 1 / 6 }, beta: { float: 0.5 } })],
     ['HardSwish', one('HardSwish'), 14], ['Tanh', one('Tanh')], ['Softplus', one('Softplus')], ['Neg', one('Neg')], ['Exp', one('Exp')], ['Abs', one('Abs')],
     ['Sqrt', positive('Sqrt')], ['Log', positive('Log')], ['Pow', positive('Pow', ['e'])], ['Max', [{ op: 'Max', inputs: ['bn', 'mc'], outputs: ['r'] }]],
-    ['Min', [{ op: 'Min', inputs: ['bn', 'mc'], outputs: ['r'] }]], ['PRelu', [{ op: 'PRelu', inputs: ['bn', 'mc'], outputs: ['r'] }]]];
+    ['Min', [{ op: 'Min', inputs: ['bn', 'mc'], outputs: ['r'] }]], ['PRelu', [{ op: 'PRelu', inputs: ['bn', 'mc'], outputs: ['r'] }]],
+    ['Slice', [{ op: 'Slice', inputs: ['bn', 'st', 'en', 'ax'], outputs: ['r'] }]]];
   for (const [op, nodes, opset] of acts) {
     it(`${op}: the input gradient matches central finite differences (eval mode)`, async () => {
       // A scale of 4 before the activation puts its kinks (0, +-3) among the values.

@@ -22,6 +22,7 @@ import { abs } from './abs.js';
 import { pow } from './pow.js';
 import { max, min } from './max-min.js';
 import { prelu } from './prelu.js';
+import { slice } from './slice.js';
 import * as shp from './shape-ops.js';
 
 export const CONVERTERS: Readonly<Record<string, OpConverter>> = {
@@ -48,6 +49,7 @@ export const CONVERTERS: Readonly<Record<string, OpConverter>> = {
   Max: max,
   Min: min,
   PRelu: prelu,
+  Slice: slice,
   Add: ew.add,
   Sub: ew.sub,
   Mul: ew.mul,

@@ -8,6 +8,7 @@ import { reduceMeanGradient, reduceSumGradient } from './reductions.js';
 import { absGradient, expGradient, logGradient, negGradient, powGradient, sqrtGradient } from './unary-math.js';
 import { maxGradient, minGradient } from './max-min.js';
 import { preluGradient } from './prelu.js';
+import { sliceGradient } from './slice.js';
 import { eluGradient, seluGradient } from './elu.js';
 import { hardSigmoidGradient, hardSwishGradient } from './hard-sigmoid.js';
 import { softplusGradient, tanhGradient } from './tanh.js';
@@ -56,6 +57,7 @@ export const GRADIENTS: Record<string, GradientBuilder> = {
   Max: maxGradient,
   Min: minGradient,
   PRelu: preluGradient,
+  Slice: sliceGradient,
   Abs: absGradient,
   Pow: powGradient,
 };
