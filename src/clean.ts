@@ -156,7 +156,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   })));
   let restoredCount = 0;
   const ctx: DefenceContext = {
-    source, tapNames: o.taps, numClasses, data: train, mean: o.mean, std: o.std, seed, engine: o.engine ?? 'auto',
+    source, tapNames: o.taps, taps, numClasses, data: train, mean: o.mean, std: o.std, seed, engine: o.engine ?? 'auto',
     preferTfjs: backend.name === 'tensorflow-gpu', method, checkpoint: RunCheckpoint.open(o.checkpoint, fingerprint), log,
     onProgress: o.onProgress, signal: o.signal,
     restore: (m) => {
@@ -177,7 +177,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   const losses: Record<string, EpochLoss[]> = {};
   const engines: Record<string, string> = {};
   if (runBaseline) {
-    const b = await trainBaseline(ctx, taps.map((x) => x.name));
+    const b = await trainBaseline(ctx);
     Object.assign(losses, b.losses);
     Object.assign(engines, b.engines);
     baseline = b.model;

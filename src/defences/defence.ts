@@ -15,6 +15,8 @@ export interface DefenceContext extends PhaseEnvironment {
   source: LoadedModel;
   /** --taps, or undefined for the detected residual-group taps. */
   tapNames?: string[];
+  /** The taps in use (named or detected), C x H x W each. */
+  taps: { name: string; shape: number[] }[];
   numClasses: number;
   /** Restores the BatchNorms PyTorch folded into convs of a fresh model (calibrated on the clean data); returns how many. */
   restore(m: TrainableModel): number;

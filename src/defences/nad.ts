@@ -74,14 +74,9 @@ export const nad: Defence<NadOptions> = {
     throw new Error('nad trains through run()');
   },
   async run(ctx, r): Promise<DefenceResult> {
-    const probe = new TrainableModel(ctx.source, ctx.tapNames);
-    const taps = probe.taps.map((t) => ({ name: t.name, shape: [...t.shape] }));
-    probe.dispose();
-    if (taps.length === 0) throw new BadInputError(`${ctx.source.path}: no residual-group taps found; name them with --taps`);
+    // The taps were found, and checked against --betas by checkModel, when the pipeline loaded the model.
+    const taps = ctx.taps;
     const betas = r.betas ?? defaultBetas(taps.length);
-    if (betas.length !== taps.length) {
-      throw new BadInputError(`--betas: ${betas.length} values for ${taps.length} taps (${taps.map((t) => t.shape.join('x')).join(', ')})`);
-    }
     const tapNames = taps.map((t) => t.name);
     const losses: DefenceResult['losses'] = { teacher: [] };
     const engines: DefenceResult['engines'] = { teacher: 'none' };

@@ -19,10 +19,10 @@ export interface EngineRequest {
 }
 
 export async function createEngine(model: TrainableModel, store: ParameterStore, spec: GradientSpec, req: EngineRequest): Promise<TrainingEngine> {
-  const { TfjsEngine } = await import('./tfjs-engine.js');
+  const { TfjsEngine, tfjsLacks } = await import('./tfjs-engine.js');
   const what = req.method ? `--method ${req.method}` : 'this method';
   if (req.choice === 'auto' && req.preferTfjs) {
-    const lacks = tfjsCanRun(spec);
+    const lacks = tfjsLacks(spec);
     if (!lacks) return new TfjsEngine(model, store, spec);
     req.onLog?.(`engine: onnxruntime (the tfjs engine has no ${lacks}, which ${what} needs)`);
   }
@@ -52,11 +52,3 @@ export async function createEngine(model: TrainableModel, store: ParameterStore,
   }
 }
 
-/** Whether the tfjs engine can run a spec (for `auto` on tensorflow-gpu: otherwise fall back to onnxruntime). */
-export function tfjsCanRun(spec: GradientSpec): string | undefined {
-  if (spec.input) return 'gradients with respect to the input';
-  if (spec.batchNorm === 'eval') return 'eval-mode BatchNorm training';
-  if (spec.params === false) return 'a pass without parameter gradients';
-  if (spec.masks) return 'BatchNorm masks';
-  return undefined;
-}

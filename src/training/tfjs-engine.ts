@@ -11,16 +11,23 @@ import type { TermContext } from './loss/loss-term.js';
 import { tfjsOps } from './tfjs-tensor-ops.js';
 import type { ParameterStore } from './parameter-store.js';
 
+/** What of a spec the tfjs engine cannot compute, or undefined when it can run it. */
+export function tfjsLacks(spec: GradientSpec): string | undefined {
+  if (spec.input) return 'gradients with respect to the input';
+  if (spec.batchNorm === 'eval') return 'eval-mode BatchNorm training';
+  if (spec.params === false) return 'a pass without parameter gradients';
+  if (spec.masks) return 'BatchNorm masks';
+  return undefined;
+}
+
 export class TfjsEngine implements TrainingEngine {
   readonly name = 'tfjs' as const;
   readonly masks = [];
   private readonly capture: string[];
 
   constructor(private readonly model: TrainableModel, private readonly store: ParameterStore, private readonly spec: GradientSpec) {
-    if (spec.input) throw new EngineCannot('gradients with respect to the input');
-    if (spec.batchNorm === 'eval') throw new EngineCannot('eval-mode BatchNorm training');
-    if (spec.params === false) throw new EngineCannot('a pass without parameter gradients');
-    if (spec.masks) throw new EngineCannot('BatchNorm masks');
+    const lacks = tfjsLacks(spec);
+    if (lacks) throw new EngineCannot(lacks);
     this.capture = [...new Set(spec.terms.flatMap((t) => t.tensors))];
   }
 
