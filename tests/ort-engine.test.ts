@@ -94,6 +94,10 @@ describe('onnxruntime engine: gradients of every op it differentiates', () => {
     { name: 'Neg', nodes: [{ op: 'Neg', inputs: [A], outputs: ['h'] }], channels: 4 },
     { name: 'Slice (channels 1:3, rows and columns 1:-1)', channels: 2, nodes: [{ op: 'Slice', inputs: [A, 'st', 'en', 'ax'], outputs: ['h'] }],
       inits: [{ name: 'st', dims: [3], int64: [1, 1, 1] }, { name: 'en', dims: [3], int64: [3, -1, -1] }, { name: 'ax', dims: [3], int64: [1, 2, 3] }] },
+    // ShuffleNet's channel split: the bounds come from Shape at run time, but the batch size cannot change them.
+    { name: 'Slice with bounds computed from Shape (channels 0:C/2)', channels: 2, inits: [{ name: 'one', dims: [1], int64: [1] }, { name: 'zero', dims: [1], int64: [0] }, { name: 'two', dims: [], int64: [2] }],
+      nodes: [{ op: 'Shape', inputs: [A], outputs: ['s'] }, { op: 'Gather', inputs: ['s', 'one'], outputs: ['c'], attrs: { axis: 0 } },
+        { op: 'Div', inputs: ['c', 'two'], outputs: ['half'] }, { op: 'Slice', inputs: [A, 'zero', 'half', 'one'], outputs: ['h'] }] },
     { name: 'PRelu (per-channel slope, trained)', nodes: [{ op: 'PRelu', inputs: [A, 'slope'], outputs: ['h'] }], channels: 4, inits: [{ name: 'slope', dims: [4, 1, 1], float: [0.25, 0.1, -0.2, 0.5] }] },
     { name: 'PRelu (one shared slope, trained)', nodes: [{ op: 'PRelu', inputs: [A, 'slope1'], outputs: ['h'] }], channels: 4, inits: [{ name: 'slope1', dims: [1], float: [0.25] }] },
     { name: 'Exp', nodes: [{ op: 'Mul', inputs: [A, 'half'], outputs: ['ah'] }, { op: 'Exp', inputs: ['ah'], outputs: ['h'] }], channels: 4, inits: [{ name: 'half', dims: [], float: [0.5] }] },

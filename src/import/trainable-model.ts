@@ -7,6 +7,7 @@ import { loadModel, type LoadedModel } from './load-model.js';
 import type { RunningStatUpdate, Value } from './ops/op-types.js';
 import { convWeightToOnnx, createParameters, isRunningStatistic, parameterToOnnx, type Parameter } from './parameters.js';
 import { findTaps, namedTaps, type Tap } from './taps.js';
+import { batchFreeInts } from './batch-free-ints.js';
 import { foldBack, restoreFoldedBatchNorm, type FoldedConv } from './restore-batchnorm.js';
 
 export interface ForwardResult {
@@ -23,6 +24,8 @@ export class TrainableModel {
   readonly inputShape: [number, number, number];
   /** ONNX shape of every tensor for a batch of one. */
   readonly shapes: Map<string, number[]>;
+  /** Integer tensors computed at run time that the batch size cannot change (slice bounds from Shape). */
+  readonly batchFreeInts: Map<string, number[]>;
   taps: Tap[];
 
   constructor(readonly source: LoadedModel, tapNames?: string[]) {
@@ -38,6 +41,15 @@ export class TrainableModel {
       shapes = r.shapes!;
     });
     this.shapes = shapes;
+    this.batchFreeInts = new Map();
+    if (this.graph.nodes.some((n) => n.opType === 'Shape')) {
+      // A second pass at another batch size tells which dimensions are the batch's.
+      tf.tidy(() => {
+        const [c, h, w] = this.inputShape;
+        const other = this.runner.run(tf.zeros([2, h, w, c]), { training: false }, true).shapes!;
+        (this as { batchFreeInts: Map<string, number[]> }).batchFreeInts = batchFreeInts(this.graph, (n) => this.runner.constants.get(n), shapes, other);
+      });
+    }
     this.taps = tapNames && tapNames.length ? namedTaps(this.graph, this.shapes, tapNames) : findTaps(this.graph, this.shapes);
   }
 

@@ -280,7 +280,7 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): Trai
         const own = b.intConstants.get(name);
         if (own) return own;
         const v = model.runner.constants.get(name);
-        return v ? intValues(v) : undefined;
+        return v ? intValues(v) : model.batchFreeInts.get(name);
       },
     };
     const out = e.backward(ctx);

@@ -15,7 +15,7 @@ export interface GradientContext {
   shape(name: string): number[];
   /** Whether a tensor depends on the image batch (false for parameters and constants). */
   batchDependent(name: string): boolean;
-  /** Integer values of a constant input (initializer or Constant output), if it is one. */
+  /** Integer values of a constant input (initializer or Constant output), or of a tensor computed from shapes that the batch size cannot change. */
   constantInts(name: string | undefined): number[] | undefined;
 }
 
