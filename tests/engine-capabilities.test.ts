@@ -127,7 +127,8 @@ describe('input gradients against finite differences: conv, BatchNorm (eval), ea
     ['HardSwish', one('HardSwish'), 14], ['Tanh', one('Tanh')], ['Softplus', one('Softplus')], ['Neg', one('Neg')], ['Exp', one('Exp')], ['Abs', one('Abs')],
     ['Sqrt', positive('Sqrt')], ['Log', positive('Log')], ['Pow', positive('Pow', ['e'])], ['Max', [{ op: 'Max', inputs: ['bn', 'mc'], outputs: ['r'] }]],
     ['Min', [{ op: 'Min', inputs: ['bn', 'mc'], outputs: ['r'] }]], ['PRelu', [{ op: 'PRelu', inputs: ['bn', 'mc'], outputs: ['r'] }]],
-    ['Slice', [{ op: 'Slice', inputs: ['bn', 'st', 'en', 'ax'], outputs: ['r'] }]]];
+    ['Slice', [{ op: 'Slice', inputs: ['bn', 'st', 'en', 'ax'], outputs: ['r'] }]], ['Erf', one('Erf')],
+    ['MatMul (two computed maps)', [{ op: 'Relu', inputs: ['bn'], outputs: ['rl'] }, { op: 'MatMul', inputs: ['bn', 'rl'], outputs: ['r'] }]]];
   for (const [op, nodes, opset] of acts) {
     it(`${op}: the input gradient matches central finite differences (eval mode)`, async () => {
       // A scale of 4 before the activation puts its kinks (0, +-3) among the values.

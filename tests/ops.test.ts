@@ -68,6 +68,10 @@ const cases: Case[] = [
   { name: 'Gemm transB alpha beta', input: [3, 5], nodes: one('Gemm', { transB: 1, alpha: 0.5, beta: { float: 2 } }, ['w', 'c']), inits: [W('w', [4, 5], 11), W('c', [4], 12)] },
   { name: 'Gemm transA', input: [5, 3], nodes: one('Gemm', { transA: 1 }, ['w']), inits: [W('w', [5, 4], 13)] },
   { name: 'MatMul', input: [3, 5], nodes: one('MatMul', {}, ['w']), inits: [W('w', [5, 2], 14)] },
+  { name: 'MatMul channels-last Linear [N,H,W,C] x [C,K]', input: [2, 3, 4, 5], nodes: one('MatMul', {}, ['w']), inits: [W('w', [5, 6], 17)] },
+  { name: 'MatMul batched, weight broadcast over the batch', input: [2, 3, 4, 5], nodes: one('MatMul', {}, ['w']), inits: [W('w', [3, 5, 2], 18)] },
+  { name: 'MatMul of two computed maps', input: [2, 3, 4, 4], nodes: [{ op: 'Relu', inputs: ['x'], outputs: ['r'] }, { op: 'MatMul', inputs: ['x', 'r'], outputs: ['y'] }] },
+  { name: 'Erf', input: [2, 3, 4, 4], nodes: one('Erf') },
   { name: 'Add/Sub/Mul/Div with per-channel constants', input: [2, 3, 4, 4], nodes: [
     { op: 'Add', inputs: ['x', 'a'], outputs: ['t1'] },
     { op: 'Mul', inputs: ['t1', 'm'], outputs: ['t2'] },

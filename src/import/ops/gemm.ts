@@ -30,8 +30,30 @@ export function matMul(ctx: OpContext): Value[] {
   const aVec = a.rank === 1, bVec = b.rank === 1;
   if (aVec) a = a.reshape([1, a.shape[0]!]);
   if (bVec) b = b.reshape([b.shape[0]!, 1]);
-  let y = tf.matMul(a, b);
+  if (a.shape[a.rank - 1] !== b.shape[b.rank - 2]) throw new Error(`${ctx.where}: inner dimensions differ ([${a.shape}] x [${b.shape}])`);
+  let y: tf.Tensor;
+  if (b.rank === 2 && a.rank > 2) {
+    // A Linear layer on every row of a channels-last map: one 2-D product over the flattened rows.
+    const rows = a.shape.slice(0, -1);
+    y = tf.matMul(a.reshape([-1, a.shape[a.rank - 1]!]), b).reshape([...rows, b.shape[1]!]);
+  } else {
+    // tfjs's BatchMatMul gradient does not sum over broadcast batch axes; broadcasting first (whose
+    // gradient does) keeps both operands' gradients the shape of the operands.
+    const lead = broadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2), ctx.where);
+    const full = (t: tf.Tensor) => (t.rank - 2 === lead.length && t.shape.slice(0, -2).every((d, i) => d === lead[i]) ? t : tf.broadcastTo(t, [...lead, ...t.shape.slice(-2)]));
+    y = tf.matMul(full(a), full(b));
+  }
   if (aVec) y = y.squeeze([y.rank - 2]);
   if (bVec) y = y.squeeze([y.rank - 1]);
   return [plain(y)];
+}
+
+/** NumPy broadcasting of two shapes. */
+function broadcastShape(x: number[], y: number[], where: string): number[] {
+  const n = Math.max(x.length, y.length);
+  return Array.from({ length: n }, (_, i) => {
+    const dx = x[i - n + x.length] ?? 1, dy = y[i - n + y.length] ?? 1;
+    if (dx !== dy && dx !== 1 && dy !== 1) throw new Error(`${where}: batch axes [${x}] and [${y}] do not broadcast`);
+    return Math.max(dx, dy);
+  });
 }

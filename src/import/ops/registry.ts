@@ -23,6 +23,7 @@ import { pow } from './pow.js';
 import { max, min } from './max-min.js';
 import { prelu } from './prelu.js';
 import { slice } from './slice.js';
+import { erf } from './erf.js';
 import * as shp from './shape-ops.js';
 
 export const CONVERTERS: Readonly<Record<string, OpConverter>> = {
@@ -50,6 +51,7 @@ export const CONVERTERS: Readonly<Record<string, OpConverter>> = {
   Min: min,
   PRelu: prelu,
   Slice: slice,
+  Erf: erf,
   Add: ew.add,
   Sub: ew.sub,
   Mul: ew.mul,

@@ -1,4 +1,4 @@
-/** Gemm (Y = alpha * A' B' + beta * C, A not transposed) and 2-D MatMul gradients. */
+/** Gemm (Y = alpha * A' B' + beta * C, A not transposed). */
 import { unbroadcast } from './elementwise.js';
 import { UnsupportedForTraining, type GradientContext } from './gradient-types.js';
 
@@ -19,15 +19,4 @@ export function gemmGradient(ctx: GradientContext): (string | undefined)[] {
     dc = beta === 1 ? g : b.one('Mul', [g, b.scalar(beta)]);
   }
   return [da, dw, dc];
-}
-
-export function matMulGradient(ctx: GradientContext): (string | undefined)[] {
-  const { b, node } = ctx;
-  const [a, w] = node.inputs as [string, string];
-  if (ctx.shape(a).length !== 2 || ctx.shape(w).length !== 2) throw new UnsupportedForTraining(`${ctx.where}: MatMul beyond 2-D`);
-  const dy = ctx.dy[0]!;
-  return [
-    ctx.needs(0) ? b.one('Gemm', [dy, w], { transB: 1 }) : undefined,
-    ctx.needs(1) ? b.one('Gemm', [a, dy], { transA: 1 }) : undefined,
-  ];
 }

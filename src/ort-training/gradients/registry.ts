@@ -1,7 +1,8 @@
 /** Gradient builder per ONNX op type (BatchNormalization, Conv with a restored BatchNorm and MaxPool are emitted by training-graph.ts, which keeps their forward intermediates). */
 import { convGradient } from './conv.js';
 import { addGradient, identityGradient, reluGradient } from './elementwise.js';
-import { gemmGradient, matMulGradient } from './gemm.js';
+import { gemmGradient } from './gemm.js';
+import { matMulGradient } from './matmul.js';
 import type { GradientBuilder } from './gradient-types.js';
 import { averagePoolGradient, globalAveragePoolGradient, globalMaxPoolGradient } from './pooling.js';
 import { reduceMeanGradient, reduceSumGradient } from './reductions.js';
@@ -9,6 +10,7 @@ import { absGradient, expGradient, logGradient, negGradient, powGradient, sqrtGr
 import { maxGradient, minGradient } from './max-min.js';
 import { preluGradient } from './prelu.js';
 import { sliceGradient } from './slice.js';
+import { erfGradient } from './erf.js';
 import { eluGradient, seluGradient } from './elu.js';
 import { hardSigmoidGradient, hardSwishGradient } from './hard-sigmoid.js';
 import { softplusGradient, tanhGradient } from './tanh.js';
@@ -60,6 +62,7 @@ export const GRADIENTS: Record<string, GradientBuilder> = {
   Slice: sliceGradient,
   Abs: absGradient,
   Pow: powGradient,
+  Erf: erfGradient,
 };
 
 /** Ops whose outputs carry no gradient (shapes, sizes, constants). */
