@@ -72,6 +72,23 @@ const cases: Case[] = [
   { name: 'MatMul batched, weight broadcast over the batch', input: [2, 3, 4, 5], nodes: one('MatMul', {}, ['w']), inits: [W('w', [3, 5, 2], 18)] },
   { name: 'MatMul of two computed maps', input: [2, 3, 4, 4], nodes: [{ op: 'Relu', inputs: ['x'], outputs: ['r'] }, { op: 'MatMul', inputs: ['x', 'r'], outputs: ['y'] }] },
   { name: 'Erf', input: [2, 3, 4, 4], nodes: one('Erf') },
+  { name: 'Split channels by sizes (opset 13), parts recombined', input: [2, 5, 3, 3], nodes: [
+    { op: 'Split', inputs: ['x', 'sz'], outputs: ['p1', 'p2'], attrs: { axis: 1 } },
+    { op: 'Mul', inputs: ['p1', 'p1'], outputs: ['q1'] }, { op: 'Concat', inputs: ['p2', 'q1'], outputs: ['y'], attrs: { axis: 1 } },
+  ], inits: [I('sz', [2, 3])] },
+  { name: 'Split into equal parts (opset 18 num_outputs, last part smaller)', input: [2, 3, 5, 2], opset: 18, nodes: [
+    { op: 'Split', inputs: ['x'], outputs: ['p1', 'p2'], attrs: { axis: 2, num_outputs: 2 } }, { op: 'Sub', inputs: ['p1', 'p1'], outputs: ['z'] },
+    { op: 'Concat', inputs: ['p2', 'p1'], outputs: ['y'], attrs: { axis: 2 } },
+  ] },
+  { name: 'Expand a per-image map over channels', input: [2, 1, 4, 4], nodes: one('Expand', {}, ['es']), inits: [I('es', [1, 3, 1, 1])] },
+  { name: 'Where with a computed condition', input: [2, 3, 4, 4], nodes: [
+    { op: 'Greater', inputs: ['x', 'thr'], outputs: ['c'] }, { op: 'Mul', inputs: ['x', 'tenth'], outputs: ['s'] },
+    { op: 'Where', inputs: ['c', 'x', 's'], outputs: ['y'] },
+  ], inits: [{ name: 'thr', dims: [], float: [0.1] }, { name: 'tenth', dims: [1, 3, 1, 1], float: [0.1, 0.2, 0.3] }] },
+  { name: 'ReduceSum over channels (axes input)', input: [2, 3, 4, 4], nodes: one('ReduceSum', { keepdims: 1 }, ['ra']), inits: [I('ra', [1])] },
+  { name: 'ReduceSum over space, keepdims 0', input: [2, 3, 4, 4], nodes: one('ReduceSum', { keepdims: 0 }, ['ra']), inits: [I('ra', [2, 3])] },
+  { name: 'ReduceMax over channels', input: [2, 3, 4, 4], nodes: one('ReduceMax', { axes: [1], keepdims: 1 }) },
+  { name: 'ReduceMax over rows, keepdims 0', input: [2, 3, 4, 5], nodes: one('ReduceMax', { axes: [-2], keepdims: 0 }) },
   { name: 'Add/Sub/Mul/Div with per-channel constants', input: [2, 3, 4, 4], nodes: [
     { op: 'Add', inputs: ['x', 'a'], outputs: ['t1'] },
     { op: 'Mul', inputs: ['t1', 'm'], outputs: ['t2'] },

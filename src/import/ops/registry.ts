@@ -24,6 +24,12 @@ import { max, min } from './max-min.js';
 import { prelu } from './prelu.js';
 import { slice } from './slice.js';
 import { erf } from './erf.js';
+import { split } from './split.js';
+import { expand } from './expand.js';
+import { where } from './where.js';
+import * as cmp from './comparison.js';
+import { reduceSum } from './reduce-sum.js';
+import { reduceMax } from './reduce-max.js';
 import * as shp from './shape-ops.js';
 
 export const CONVERTERS: Readonly<Record<string, OpConverter>> = {
@@ -52,6 +58,17 @@ export const CONVERTERS: Readonly<Record<string, OpConverter>> = {
   PRelu: prelu,
   Slice: slice,
   Erf: erf,
+  Split: split,
+  Expand: expand,
+  Where: where,
+  Equal: cmp.equal,
+  Greater: cmp.greater,
+  Less: cmp.less,
+  GreaterOrEqual: cmp.greaterOrEqual,
+  LessOrEqual: cmp.lessOrEqual,
+  Not: cmp.not,
+  ReduceSum: reduceSum,
+  ReduceMax: reduceMax,
   Add: ew.add,
   Sub: ew.sub,
   Mul: ew.mul,

@@ -1,4 +1,4 @@
-/** Gradients of ReduceSum and ReduceMean over any axes, the batch axis included (its size is known at run time only). */
+/** Gradients of ReduceSum, ReduceMean and ReduceMax over any axes, the batch axis included (its size is known at run time only). */
 import { UnsupportedForTraining, type GradientContext } from './gradient-types.js';
 
 function reducedAxes(ctx: GradientContext): number[] {
@@ -39,4 +39,15 @@ export function reduceMeanGradient(ctx: GradientContext): (string | undefined)[]
   }
   const count = axes.reduce((acc, a) => acc * xs[a]!, 1);
   return [spread(ctx, axes, b.one('Mul', [ctx.dy[0]!, b.scalar(1 / count)]))];
+}
+
+/** ReduceMax: dy to the maxima, shared evenly among ties (torch.amax). */
+export function reduceMaxGradient(ctx: GradientContext): (string | undefined)[] {
+  const { b, node } = ctx;
+  const x = node.inputs[0]!;
+  const axes = reducedAxes(ctx);
+  const y = spread(ctx, axes, node.outputs[0]!);
+  const mask = b.one('Cast', [b.one('Equal', [x, y])], { to: 1 });
+  const share = b.one('Div', [mask, b.reduceSum(mask, axes, true)]);
+  return [b.one('Mul', [share, spread(ctx, axes, ctx.dy[0]!)])];
 }

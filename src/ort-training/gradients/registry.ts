@@ -5,12 +5,15 @@ import { gemmGradient } from './gemm.js';
 import { matMulGradient } from './matmul.js';
 import type { GradientBuilder } from './gradient-types.js';
 import { averagePoolGradient, globalAveragePoolGradient, globalMaxPoolGradient } from './pooling.js';
-import { reduceMeanGradient, reduceSumGradient } from './reductions.js';
+import { reduceMaxGradient, reduceMeanGradient, reduceSumGradient } from './reductions.js';
 import { absGradient, expGradient, logGradient, negGradient, powGradient, sqrtGradient } from './unary-math.js';
 import { maxGradient, minGradient } from './max-min.js';
 import { preluGradient } from './prelu.js';
 import { sliceGradient } from './slice.js';
 import { erfGradient } from './erf.js';
+import { splitGradient } from './split.js';
+import { expandGradient } from './expand.js';
+import { whereGradient } from './where.js';
 import { eluGradient, seluGradient } from './elu.js';
 import { hardSigmoidGradient, hardSwishGradient } from './hard-sigmoid.js';
 import { softplusGradient, tanhGradient } from './tanh.js';
@@ -63,7 +66,11 @@ export const GRADIENTS: Record<string, GradientBuilder> = {
   Abs: absGradient,
   Pow: powGradient,
   Erf: erfGradient,
+  Split: splitGradient,
+  Expand: expandGradient,
+  Where: whereGradient,
+  ReduceMax: reduceMaxGradient,
 };
 
-/** Ops whose outputs carry no gradient (shapes, sizes, constants). */
-export const NON_DIFFERENTIABLE = new Set(['Shape', 'Size', 'Constant', 'ConstantOfShape']);
+/** Ops whose outputs carry no gradient (shapes, sizes, constants, booleans). */
+export const NON_DIFFERENTIABLE = new Set(['Shape', 'Size', 'Constant', 'ConstantOfShape', 'Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'Not']);
