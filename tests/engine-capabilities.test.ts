@@ -122,7 +122,7 @@ describe('input gradients against finite differences: conv, BatchNorm (eval), ea
   const positive = (op: string, extra: string[] = []): NodeSpec[] => [{ op: 'Mul', inputs: ['bn', 'bn'], outputs: ['sq'] }, { op: 'Add', inputs: ['sq', 'half'], outputs: ['p'] },
     { op, inputs: ['p', ...extra], outputs: ['r'] }];
   const consts: InitSpec[] = [{ name: 'half', dims: [], float: [0.5] }, { name: 'e', dims: [], float: [1.5] }, { name: 'mc', dims: [4, 1, 1], float: [0, 0.5, -0.5, 1] },
-    { name: 'zero', dims: [], float: [0] }, { name: 'es', dims: [4], int64: [1, 4, 6, 6] }, { name: 'sz', dims: [2], int64: [1, 3] },
+    { name: 'zero', dims: [], float: [0] }, { name: 'lg', dims: [4, 6, 6], float: Array.from(randoms(144, 70), (v) => 1 + 0.5 * v) }, { name: 'es', dims: [4], int64: [1, 4, 6, 6] }, { name: 'sz', dims: [2], int64: [1, 3] },
     { name: 'st', dims: [2], int64: [1, 2] }, { name: 'en', dims: [2], int64: [-1, 6] }, { name: 'ax', dims: [2], int64: [2, 3] }];
   const acts: [string, NodeSpec[], number?][] = [['Relu', one('Relu')], ['Elu', one('Elu', { alpha: { float: 0.5 } })], ['Selu', one('Selu')], ['HardSigmoid', one('HardSigmoid', { alpha: { float: 1 / 6 }, beta: { float: 0.5 } })],
     ['HardSwish', one('HardSwish'), 14], ['Tanh', one('Tanh')], ['Softplus', one('Softplus')], ['Neg', one('Neg')], ['Exp', one('Exp')], ['Abs', one('Abs')],
@@ -132,6 +132,7 @@ describe('input gradients against finite differences: conv, BatchNorm (eval), ea
     ['Where', [{ op: 'Greater', inputs: ['bn', 'zero'], outputs: ['c'] }, { op: 'Mul', inputs: ['bn', 'mc'], outputs: ['sw'] }, { op: 'Where', inputs: ['c', 'bn', 'sw'], outputs: ['r'] }]],
     ['ReduceMax (then Expand back)', [{ op: 'ReduceMax', inputs: ['bn'], outputs: ['mx'], attrs: { axes: [2], keepdims: 1 } }, { op: 'Expand', inputs: ['mx', 'es'], outputs: ['r'] }]],
     ['Split (both parts, swapped)', [{ op: 'Split', inputs: ['bn', 'sz'], outputs: ['p1', 'p2'], attrs: { axis: 1 } }, { op: 'Concat', inputs: ['p2', 'p1'], outputs: ['r'], attrs: { axis: 1 } }]],
+    ['LayerNormalization (over C, H, W)', [{ op: 'LayerNormalization', inputs: ['bn', 'lg'], outputs: ['r'], attrs: { axis: 1 } }], 17],
     ['MatMul (two computed maps)', [{ op: 'Relu', inputs: ['bn'], outputs: ['rl'] }, { op: 'MatMul', inputs: ['bn', 'rl'], outputs: ['r'] }]]];
   for (const [op, nodes, opset] of acts) {
     it(`${op}: the input gradient matches central finite differences (eval mode)`, async () => {

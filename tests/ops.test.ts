@@ -87,6 +87,9 @@ const cases: Case[] = [
   ], inits: [{ name: 'thr', dims: [], float: [0.1] }, { name: 'tenth', dims: [1, 3, 1, 1], float: [0.1, 0.2, 0.3] }] },
   { name: 'ReduceSum over channels (axes input)', input: [2, 3, 4, 4], nodes: one('ReduceSum', { keepdims: 1 }, ['ra']), inits: [I('ra', [1])] },
   { name: 'ReduceSum over space, keepdims 0', input: [2, 3, 4, 4], nodes: one('ReduceSum', { keepdims: 0 }, ['ra']), inits: [I('ra', [2, 3])] },
+  { name: 'LayerNormalization over the last axis (opset 17)', input: [2, 3, 4, 5], opset: 17, nodes: one('LayerNormalization', { axis: -1, epsilon: { float: 1e-5 } }, ['lg', 'lb']),
+    inits: [W('lg', [5], 19), W('lb', [5], 20)] },
+  { name: 'LayerNormalization over C, H, W without bias (opset 17)', input: [2, 3, 4, 5], opset: 17, nodes: one('LayerNormalization', { axis: 1 }, ['lg3']), inits: [W('lg3', [3, 4, 5], 21)] },
   { name: 'ReduceMax over channels', input: [2, 3, 4, 4], nodes: one('ReduceMax', { axes: [1], keepdims: 1 }) },
   { name: 'ReduceMax over rows, keepdims 0', input: [2, 3, 4, 5], nodes: one('ReduceMax', { axes: [-2], keepdims: 0 }) },
   { name: 'Add/Sub/Mul/Div with per-channel constants', input: [2, 3, 4, 4], nodes: [

@@ -1,6 +1,6 @@
 /**
- * Initializers as tfjs variables. Conv/Gemm/MatMul weights and biases and BatchNormalization scale/bias
- * are trainable; BatchNormalization running statistics are variables that training updates but no
+ * Initializers as tfjs variables. Conv/Gemm/MatMul weights and biases, BatchNormalization and
+ * LayerNormalization scale/bias, PRelu slopes and the affine Mul/Add parameters after a layer are trainable; BatchNormalization running statistics are variables that training updates but no
  * gradient touches; every other initializer is a constant. Conv weights are stored as [KH,KW,Ci,Co]
  * (what tf.conv2d takes) and turned back into ONNX's [Co,Ci,KH,KW] on export.
  */
@@ -38,6 +38,8 @@ export function isRunningStatistic(role: ParamRole): boolean {
   return role === 'bn-mean' || role === 'bn-var';
 }
 
+const WEIGHTED_LAYERS = new Set(['Conv', 'Gemm', 'MatMul', 'BatchNormalization', 'LayerNormalization']);
+
 export function assignRoles(graph: Graph): Map<string, ParamRole> {
   const roles = new Map<string, ParamRole>();
   const set = (nodeName: string, input: string | undefined, role: ParamRole) => {
@@ -52,7 +54,20 @@ export function assignRoles(graph: Graph): Map<string, ParamRole> {
     }
     if (!prev) roles.set(init, role);
   };
+  // Tensors computed by a layer with weights (or from one): an elementwise Mul or Add of such a tensor with a
+  // float initializer of more than one value is an affine parameter (LayerNorm as primitives, ConvNeXt's
+  // layer scale). Before any such layer (input normalisation baked into the graph) it stays a constant.
+  const afterLayer = new Set<string>();
+  const affine = (nodeName: string, operands: (string | undefined)[], role: ParamRole) => {
+    const [a, b] = operands;
+    for (const [data, other] of [[a, b], [b, a]] as const) {
+      const init = other && !afterLayer.has(other) ? undefined : data && resolveInitializer(graph, data);
+      const v = init ? graph.initializers.get(init) : undefined;
+      if (v && v.dtype === 'float32' && v.data.length > 1) set(nodeName, data, role);
+    }
+  };
   for (const n of graph.nodes) {
+    if (WEIGHTED_LAYERS.has(n.opType) || n.inputs.some((i) => i && afterLayer.has(i))) n.outputs.forEach((o) => o && afterLayer.add(o));
     switch (n.opType) {
       case 'Conv': set(n.name, n.inputs[1], 'conv-weight'); set(n.name, n.inputs[2], 'bias'); break;
       case 'Gemm': set(n.name, n.inputs[1], 'weight'); set(n.name, n.inputs[2], 'bias'); break;
@@ -62,13 +77,10 @@ export function assignRoles(graph: Graph): Map<string, ParamRole> {
         set(n.name, n.inputs[1], 'bn-scale'); set(n.name, n.inputs[2], 'bn-bias');
         set(n.name, n.inputs[3], 'bn-mean'); set(n.name, n.inputs[4], 'bn-var');
         break;
-      case 'Add': {
-        // The bias of a Linear exported as MatMul + Add.
-        const [a, b] = n.inputs;
-        if (a && graph.producer.get(a)?.opType === 'MatMul') set(n.name, b, 'bias');
-        if (b && graph.producer.get(b)?.opType === 'MatMul') set(n.name, a, 'bias');
-        break;
-      }
+      case 'LayerNormalization': set(n.name, n.inputs[1], 'weight'); set(n.name, n.inputs[2], 'bias'); break;
+      // The bias of a Linear exported as MatMul + Add, a LayerNorm's shift.
+      case 'Add': affine(n.name, n.inputs, 'bias'); break;
+      case 'Mul': affine(n.name, n.inputs, 'weight'); break;
     }
   }
   return roles;

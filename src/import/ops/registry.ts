@@ -28,6 +28,7 @@ import { split } from './split.js';
 import { expand } from './expand.js';
 import { where } from './where.js';
 import * as cmp from './comparison.js';
+import { layerNormalization } from './layer-normalization.js';
 import { reduceSum } from './reduce-sum.js';
 import { reduceMax } from './reduce-max.js';
 import * as shp from './shape-ops.js';
@@ -69,6 +70,7 @@ export const CONVERTERS: Readonly<Record<string, OpConverter>> = {
   Not: cmp.not,
   ReduceSum: reduceSum,
   ReduceMax: reduceMax,
+  LayerNormalization: layerNormalization,
   Add: ew.add,
   Sub: ew.sub,
   Mul: ew.mul,

@@ -14,6 +14,7 @@ import { erfGradient } from './erf.js';
 import { splitGradient } from './split.js';
 import { expandGradient } from './expand.js';
 import { whereGradient } from './where.js';
+import { layerNormalizationGradient } from './layer-normalization.js';
 import { eluGradient, seluGradient } from './elu.js';
 import { hardSigmoidGradient, hardSwishGradient } from './hard-sigmoid.js';
 import { softplusGradient, tanhGradient } from './tanh.js';
@@ -70,6 +71,7 @@ export const GRADIENTS: Record<string, GradientBuilder> = {
   Expand: expandGradient,
   Where: whereGradient,
   ReduceMax: reduceMaxGradient,
+  LayerNormalization: layerNormalizationGradient,
 };
 
 /** Ops whose outputs carry no gradient (shapes, sizes, constants, booleans). */
