@@ -1,6 +1,7 @@
 /** Conv (2-D): strides, pads / auto_pad, dilations, groups and bias, on NHWC activations. */
 import * as tf from '../../tf.js';
 import { conv2dTrainable } from '../../backend/conv2d-gradients.js';
+import { depthwiseConv2dTrainable } from '../../backend/depthwise-conv2d-gradients.js';
 import { batchNormTrain } from './batch-normalization.js';
 import { nhwc, spatial } from './layout.js';
 import type { OpContext, RestoredBatchNorm, Value } from './op-types.js';
@@ -66,6 +67,9 @@ export function conv(ctx: OpContext): Value[] {
   let y: tf.Tensor4D;
   if (group === 1) {
     y = conv2dTrainable(x, w as tf.Tensor4D, params);
+  } else if (ciPerGroup === 1 && group === ci && !(params.strides.some((s) => s > 1) && params.dilations.some((d) => d > 1))) {
+    // Depthwise: the stored [KH, KW, 1, C*m] weight is tfjs's [KH, KW, C, m] filter.
+    y = depthwiseConv2dTrainable(x, w.reshape([kh, kw, ci, co / ci]) as tf.Tensor4D, params);
   } else {
     // tf.conv2d has no groups argument: one conv per group, concatenated along channels.
     const xs = tf.split(x, group, 3);

@@ -21,14 +21,9 @@ export interface ConvGeometry {
   outHW: number[];
 }
 
-/** Grouped convolutions get one filter gradient per group; beyond this many the graph grows too large. */
-const MAX_SPLIT_GROUPS = 64;
-
 export function convGeometry(ctx: Pick<GradientContext, 'node' | 'where' | 'shape'>, x: string, y: string, wDims: number[]): ConvGeometry {
   const n = ctx.node;
   const group = n.attrs.int('group', 1);
-  const depthwise = wDims[1] === 1 && wDims[0] === group;
-  if (group !== 1 && !depthwise && group > MAX_SPLIT_GROUPS) throw new UnsupportedForTraining(`${ctx.where}: grouped convolution with ${group} groups of ${wDims[1]} channels`);
   const xs = ctx.shape(x), ys = ctx.shape(y);
   if (xs.length !== 4 || wDims.length !== 4) throw new UnsupportedForTraining(`${ctx.where}: only 2-D convolutions`);
   const strides = ints(n, 'strides', [1, 1]), dilations = ints(n, 'dilations', [1, 1]);
@@ -70,15 +65,26 @@ export function convInputGradient(b: GraphBuilder, dy: string, w: string, g: Con
 export function convFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry, wDims: number[]): string {
   if (g.group === 1) return denseFilterGradient(b, x, dy, g);
   if (wDims[1] === 1 && wDims[0] === g.group) return depthwiseFilterGradient(b, x, dy, g);
-  // Other grouped convolutions: each group is an ordinary convolution on its channel slices.
+  return groupedFilterGradient(b, x, dy, g, wDims);
+}
+
+/**
+ * Grouped, any number of groups: per kernel tap one batched MatMul over the groups,
+ * [G, Co/G, N*Ho*Wo] x [G, N*Ho*Wo, Ci/G] -> [G, Co/G, Ci/G].
+ */
+function groupedFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry, wDims: number[]): string {
+  const [kh, kw] = g.kernel as [number, number];
   const ci = wDims[1]!, co = wDims[0]! / g.group;
-  const parts: string[] = [];
-  for (let k = 0; k < g.group; k++) {
-    const xs = b.one('Slice', [x, b.ints([k * ci]), b.ints([(k + 1) * ci]), b.ints([1])]);
-    const ds = b.one('Slice', [dy, b.ints([k * co]), b.ints([(k + 1) * co]), b.ints([1])]);
-    parts.push(denseFilterGradient(b, xs, ds, g));
-  }
-  return b.one('Concat', parts, { axis: 0 });
+  // [N, G*c, Ho, Wo] -> [G, c, N*Ho*Wo] (the batch size is copied at run time).
+  const byGroup = (t: string, c: number) =>
+    b.one('Reshape', [b.one('Transpose', [b.one('Reshape', [t, b.ints([0, g.group, c, -1])])], { perm: [1, 2, 0, 3] }), b.ints([0, 0, -1])]);
+  const dyG = byGroup(dy, co);
+  const taps = kernelWindows(b, padSpatial(b, x, g), g).map((win) => {
+    const cols = b.one('Transpose', [byGroup(win, ci)], { perm: [0, 2, 1] }); // [G, N*Ho*Wo, Ci/G]
+    return b.one('Unsqueeze', [b.one('MatMul', [dyG, cols]), b.ints([3])]); // [G, Co/G, Ci/G, 1]
+  });
+  const all = taps.length === 1 ? taps[0]! : b.one('Concat', taps, { axis: 3 }); // [G, Co/G, Ci/G, KH*KW]
+  return b.one('Reshape', [all, b.ints([wDims[0]!, ci, kh, kw])]);
 }
 
 /** One strided window of the padded input per kernel tap, tap-major; `padded` has the spatial axes 2 and 3. */
