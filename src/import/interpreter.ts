@@ -20,6 +20,8 @@ export interface RunOptions {
   capture?: readonly string[];
   /** Stop as soon as these tensors exist (e.g. only the taps are needed). */
   stopAfter?: readonly string[];
+  /** In training: Dropout masks by node name (import/ops/dropout.ts). */
+  dropoutMasks?: ReadonlyMap<string, tf.Tensor>;
 }
 
 export interface RunResult {
@@ -131,6 +133,7 @@ export class GraphRunner {
           },
           addRunningStatUpdate: (u) => statUpdates.push(u),
           restoredBatchNorm: this.restored.get(node.name),
+          dropoutMask: opts.training ? opts.dropoutMasks?.get(node.name) : undefined,
         };
         try {
           outs = CONVERTERS[node.opType]!(ctx);

@@ -8,6 +8,7 @@ import type { RunningStatUpdate, Value } from './ops/op-types.js';
 import { convWeightToOnnx, createParameters, isRunningStatistic, parameterToOnnx, type Parameter } from './parameters.js';
 import { findTaps, namedTaps, type Tap } from './taps.js';
 import { batchFreeInts } from './batch-free-ints.js';
+import { dropoutSites, type DropoutSite } from './ops/dropout.js';
 import { foldBack, restoreFoldedBatchNorm, type FoldedConv } from './restore-batchnorm.js';
 
 export interface ForwardResult {
@@ -26,6 +27,8 @@ export class TrainableModel {
   readonly shapes: Map<string, number[]>;
   /** Integer tensors computed at run time that the batch size cannot change (slice bounds from Shape). */
   readonly batchFreeInts: Map<string, number[]>;
+  /** Dropout nodes that drop in training. */
+  readonly dropoutSites: DropoutSite[];
   taps: Tap[];
 
   constructor(readonly source: LoadedModel, tapNames?: string[]) {
@@ -41,6 +44,7 @@ export class TrainableModel {
       shapes = r.shapes!;
     });
     this.shapes = shapes;
+    this.dropoutSites = dropoutSites(this.graph, shapes, (n) => this.runner.constants.get(n));
     this.batchFreeInts = new Map();
     if (this.graph.nodes.some((n) => n.opType === 'Shape')) {
       // A second pass at another batch size tells which dimensions are the batch's.

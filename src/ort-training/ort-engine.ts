@@ -52,6 +52,11 @@ export class OrtEngine implements TrainingEngine {
         feeds[inp.name] = new ort.Tensor('float32', data, inp.dims.map((d) => (d === -1 ? n : d)));
       }
     }
+    for (const d of g.dropoutInputs) {
+      const size = n * d.dims.reduce((a, v) => a * v, 1);
+      // A step without drawn masks (a direct engine call) keeps every unit.
+      feeds[d.input] = new ort.Tensor('float32', batch.dropout?.[d.node] ?? new Float32Array(size).fill(1), [n, ...d.dims]);
+    }
     for (const [name, dflt] of this.maskDefaults) feeds[name] = new ort.Tensor('float32', values.get(name) ?? dflt, [dflt.length]);
     for (const name of g.parameterInputs) {
       const s = this.store.get(name);

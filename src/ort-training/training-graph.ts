@@ -12,6 +12,7 @@ import { intValues } from '../import/tensor-data.js';
 import type { TrainableModel } from '../import/trainable-model.js';
 import { onnx, type NodeProto } from '../onnx/onnx-schema.js';
 import type { LossTerm, TermInput } from '../training/loss/loss-term.js';
+import { trainsDropout } from '../training/engine.js';
 import { GraphBuilder } from './graph-builder.js';
 import { emitEvalBatchNorm, emitTrainBatchNorm, type TrainBatchNorm } from './gradients/batch-normalization.js';
 import { convFilterGradient, convGeometry, convInputGradient } from './gradients/conv.js';
@@ -76,6 +77,8 @@ export interface TrainingGraph {
   termOutputs: string[];
   /** With GraphSpec.masks: per BatchNorm, its mask and noise inputs (their gradients are outputs too). */
   maskInputs: MaskInput[];
+  /** In training mode, per dropping Dropout node: its mask input ([N, ...dims]). */
+  dropoutInputs: { node: string; input: string; dims: number[] }[];
 }
 
 interface Emitted {
@@ -149,11 +152,24 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): Trai
     return bn;
   };
 
+  const dropoutInputs: TrainingGraph['dropoutInputs'] = [];
+  const dropping = new Map(trainsDropout(spec) ? model.dropoutSites.map((d) => [d.node, d]) : []);
+
   for (const n of g.nodes) {
     const where = `${g.file}: node '${n.name}' (${n.opType})`;
     if (n.domain && n.domain !== 'ai.onnx') throw new UnsupportedForTraining(`${where}: domain ${n.domain}`);
     const restored = model.runner.restored.get(n.name);
-    if (n.opType === 'BatchNormalization') {
+    const site = n.opType === 'Dropout' ? dropping.get(n.name) : undefined;
+    if (site) {
+      // Training-mode Dropout: the input times the mask the training loop drew (fed per step).
+      if (n.outputs[1]) throw new UnsupportedForTraining(`${where}: Dropout's mask output is read by the graph`);
+      const input = `dropout#${dropoutInputs.length}`;
+      dropoutInputs.push({ node: n.name, input, dims: site.dims });
+      const mul = { ...n.proto, name: n.name, opType: 'Mul', input: [n.inputs[0]!, input], output: [n.outputs[0]!], attribute: [] };
+      b.nodes.push(mul);
+      const node: GraphNode = { ...n, opType: 'Mul', inputs: mul.input, outputs: mul.output, attrs: new Attrs(where, []), proto: mul };
+      emitted.push({ node, inputs: mul.input, outputs: mul.output, backward: (ctx) => GRADIENTS.Mul!(ctx) });
+    } else if (n.opType === 'BatchNormalization') {
       const [x, gamma0, beta0, mean, variance] = n.inputs as string[];
       const xs = shapeOf(x!), eps = n.attrs.float('epsilon', 1e-5);
       const [gamma, beta] = masked(n.name, gamma0!, beta0!, xs[1]!);
@@ -310,6 +326,7 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): Trai
     vi(g.input.name, ['N', c, h, w]),
     ...termInputs.map((t) => vi(t.name, t.dims.map((d) => (d === -1 ? 'N' : d)))),
     ...maskInputs.flatMap((m) => [m.mask, m.noiseW, m.noiseB].map((name) => vi(name, [m.channels]))),
+    ...dropoutInputs.map((d) => vi(d.input, ['N', ...d.dims])),
     ...parameterInputs.map((p) => vi(p, shapeOf(p))),
   ];
   const outputs = ['loss#total', ...termOutputs, ...gradientOutputs.values(), ...stats.flatMap((s) => [s.meanOutput, s.varOutput])].map((o) => vi(o));
@@ -329,6 +346,7 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): Trai
     lossOutput: 'loss#total',
     termOutputs,
     maskInputs,
+    dropoutInputs,
   };
 }
 

@@ -18,6 +18,8 @@ export interface Batch {
   n: number;
   /** Per-batch term inputs that do not come from the labels (e.g. a frozen teacher's taps, NCHW). */
   extras?: Record<string, Float32Array>;
+  /** Dropout masks by node name, NCHW, when the model drops in training (training/dropout-masks.ts). */
+  dropout?: Record<string, Float32Array>;
 }
 
 /** What one engine instance computes (fixed when it is created). */
@@ -31,6 +33,11 @@ export interface GradientSpec {
   batchNorm?: 'train' | 'eval';
   /** Per-channel masks and multiplicative noise on every BatchNorm, with gradients (see TrainingEngine.masks). */
   masks?: boolean;
+}
+
+/** PyTorch's model.train() turns on batch statistics and Dropout together; model.eval() turns off both. */
+export function trainsDropout(spec: GradientSpec): boolean {
+  return spec.batchNorm !== 'eval';
 }
 
 /** One BatchNorm's mask and noise tensors: fed through gradients()' values by these names (default mask 1, noise 0). */

@@ -10,6 +10,8 @@ import type { Rng } from '../data/random.js';
 import { NadError, ExitCode } from '../errors.js';
 import { nhwcToNchw } from '../verify/onnx-runtime.js';
 import type { Batch } from './engine.js';
+import type { DropoutSite } from '../import/ops/dropout.js';
+import { drawDropoutMasks } from './dropout-masks.js';
 import type { EpochProgress } from '../progress.js';
 
 export type { EpochProgress } from '../progress.js';
@@ -44,6 +46,8 @@ export interface EpochLoopConfig {
   mean?: number[];
   std?: number[];
   step: BatchStep;
+  /** Dropout nodes that drop in this phase: masks are drawn after each batch's augmentation. */
+  dropout?: readonly DropoutSite[];
   /** Per-batch term inputs computed from the NCHW batch (e.g. a frozen teacher's taps). */
   extras?: (nchw: Float32Array, dims: number[]) => Promise<Record<string, Float32Array>>;
   onProgress?: (p: EpochProgress) => void;
@@ -78,9 +82,10 @@ export async function runEpochs(data: Dataset, cfg: EpochLoopConfig, rng: Rng): 
       }
       const x = normalizeBatch(augmentBatch(xb, n, data.h, data.w, data.c, cfg.augment, rng), data.c, cfg.mean, cfg.std);
       const nchw = nhwcToNchw(x, n, data.h, data.w, data.c);
+      const dropout = cfg.dropout?.length ? drawDropoutMasks(cfg.dropout, n, rng) : undefined;
       const extras = cfg.extras?.(nchw, [n, data.c, data.h, data.w]);
       extras?.catch(() => {}); // awaited below; an abort in between must not leave an unhandled rejection
-      return { s, n, x, nchw, yb, extras };
+      return { s, n, x, nchw, yb, extras, dropout };
     };
     let next = prepare(0);
     while (next) {
@@ -90,7 +95,7 @@ export async function runEpochs(data: Dataset, cfg: EpochLoopConfig, rng: Rng): 
       const cur = next;
       const { s, n } = cur;
       const extras = cur.extras ? await cur.extras : undefined;
-      const stepping = cfg.step({ nhwc: cur.x, nchw: cur.nchw, labels: cur.yb, n, extras }, lr);
+      const stepping = cfg.step({ nhwc: cur.x, nchw: cur.nchw, labels: cur.yb, n, extras, dropout: cur.dropout }, lr);
       next = s + cfg.batch < data.n ? prepare(s + cfg.batch) : undefined;
       const l = await stepping;
       startedFinite ??= Number.isFinite(l.total);

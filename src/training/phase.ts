@@ -9,7 +9,7 @@ import { Rng } from '../data/random.js';
 import type { TrainableModel } from '../import/trainable-model.js';
 import type { RunCheckpoint } from './checkpoint.js';
 import { createEngine } from './create-engine.js';
-import type { EngineChoice, GradientSpec, TrainingEngine } from './engine.js';
+import { trainsDropout, type EngineChoice, type GradientSpec, type TrainingEngine } from './engine.js';
 import { runEpochs, type BatchStep, type EpochLoss, type EpochProgress } from './epoch-loop.js';
 import type { Optimizer } from './optimizers/optimizer.js';
 import type { ParameterStore } from './parameter-store.js';
@@ -72,7 +72,7 @@ export async function runPhase(env: PhaseEnvironment, p: PhaseSpec): Promise<Pha
   try {
     await runEpochs(env.data, {
       phase: p.name, title: p.title, epochs: p.epochs, batch: p.batch, schedule: p.schedule, augment: p.augment, mean: env.mean, std: env.std,
-      step: p.step(engine), extras: p.extras, onProgress: env.onProgress, signal: env.signal, startEpoch: start, history,
+      step: p.step(engine), extras: p.extras, dropout: trainsDropout(p.gradients) ? p.model.dropoutSites : undefined, onProgress: env.onProgress, signal: env.signal, startEpoch: start, history,
       onEpochEnd: (done) => ck.save(p.name, done, rng.state, p.store.values(), p.optimizer.state()),
     }, rng);
   } finally {

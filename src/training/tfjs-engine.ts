@@ -56,13 +56,21 @@ export class TfjsEngine implements TrainingEngine {
         held.push(t);
       }
     }
+    const dropoutMasks = new Map<string, tf.Tensor>();
+    for (const site of m.dropoutSites) {
+      const mask = batch.dropout?.[site.node];
+      if (!mask) continue;
+      const t = tf.tensor(mask, [batch.n, ...site.dims]);
+      dropoutMasks.set(site.node, t);
+      held.push(t);
+    }
     const vars = m.trainableVariables();
     const byVar = new Map([...m.params.values()].map((p) => [p.variable.name, p]));
     const termValues: tf.Scalar[] = [];
     let stats: StepResult['stats'] = [];
     try {
       const { value, grads } = tf.variableGrads(() => {
-        const r = m.runner.run(x, { training: true, capture: this.capture });
+        const r = m.runner.run(x, { training: true, capture: this.capture, dropoutMasks });
         stats = r.statUpdates.map((u) => {
           const s = { meanParam: u.meanName, varParam: u.varName, momentum: u.momentum, mean: new Float32Array(u.batchMean.dataSync()), varUnbiased: new Float32Array(u.batchVarUnbiased.dataSync()) };
           u.batchMean.dispose();

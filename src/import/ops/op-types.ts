@@ -42,6 +42,8 @@ export interface OpContext {
   addRunningStatUpdate(u: RunningStatUpdate): void;
   /** Whether BatchNormalization nodes should use batch statistics (training) or running ones. */
   bnUsesBatchStats: boolean;
+  /** Dropout in training: the mask drawn for this node ({0, 1 / (1 - ratio)}, ONNX's NCHW layout), else none. */
+  dropoutMask?: tf.Tensor;
   /** The normalisation restored in front of this node's bias when PyTorch folded a BatchNorm into it. */
   restoredBatchNorm?: RestoredBatchNorm;
 }

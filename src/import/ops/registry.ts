@@ -29,6 +29,7 @@ import { expand } from './expand.js';
 import { where } from './where.js';
 import * as cmp from './comparison.js';
 import { layerNormalization } from './layer-normalization.js';
+import { dropout } from './dropout.js';
 import { reduceSum } from './reduce-sum.js';
 import { reduceMax } from './reduce-max.js';
 import * as shp from './shape-ops.js';
@@ -89,7 +90,7 @@ export const CONVERTERS: Readonly<Record<string, OpConverter>> = {
   Transpose: shp.transpose,
   Cast: shp.cast,
   Identity: shp.identity,
-  Dropout: shp.dropout,
+  Dropout: dropout,
   Constant: shp.constant,
   ReduceMean: reduceMean,
   Gemm: gemm,

@@ -1,6 +1,6 @@
 /**
  * Shape plumbing: Shape, Gather, Unsqueeze, Squeeze, Concat, Reshape, Flatten, Transpose, Cast, Identity,
- * Dropout, Constant. Integer tensors (shapes, indices) are int32 in tfjs. Everything that depends on the
+ * Constant. Integer tensors (shapes, indices) are int32 in tfjs. Everything that depends on the
  * order of dimensions works on ONNX's NCHW view of its input.
  */
 import * as tf from '../../tf.js';
@@ -122,11 +122,6 @@ export function cast(ctx: OpContext): Value[] {
 }
 
 export function identity(ctx: OpContext): Value[] {
-  return [ctx.input(0)];
-}
-
-/** Dropout is the identity at inference; training the imported graph never re-enables it. */
-export function dropout(ctx: OpContext): Value[] {
   return [ctx.input(0)];
 }
 
