@@ -3,7 +3,7 @@ import { useBackend, type BackendChoice } from './backend/select-backend.js';
 import { TrainableModel } from './import/trainable-model.js';
 import { crossEntropyTerm } from './training/loss/cross-entropy.js';
 import { onnxruntimeCannotTrain } from './ort-training/training-graph.js';
-import type { Tap } from './import/taps.js';
+import type { Tap, TapRule } from './import/taps.js';
 
 export interface LayerSummary {
   op: string;
@@ -20,7 +20,7 @@ export interface InspectResult {
   opset: number;
   ops: Record<string, number>;
   parameters: number;
-  taps: { name: string; shape: [number, number, number] }[];
+  taps: { name: string; shape: [number, number, number]; rule: TapRule }[];
   backend: { name: string; reason: string };
   /** The engine `clean --engine auto` would train with, and why. */
   engine: { name: 'onnxruntime' | 'tfjs'; reason: string };
@@ -53,7 +53,7 @@ export async function inspect(path: string, opts: InspectOptions = {}): Promise<
       opset: g.opset,
       ops,
       parameters: model.parameterCount(),
-      taps: model.taps.map((t) => ({ name: t.name, shape: t.shape })),
+      taps: model.taps.map((t) => ({ name: t.name, shape: t.shape, rule: t.rule })),
       backend: { name: backend.name, reason: backend.reason },
       engine: trainingEngine(model, backend.name),
       layers,
@@ -87,6 +87,13 @@ export function formatInspect(r: InspectResult): string {
     lines.push(`  ${l.tap ? '*' : ' '} ${l.op.padEnd(20)} ${s.padEnd(16)} ${l.name}`);
   }
   lines.push('');
+  const rules: Record<TapRule, string> = {
+    residual: 'the last residual block at each resolution',
+    plain: 'no residual blocks: the last activation or concatenation on the main path at each resolution',
+    named: '--taps',
+  };
+  const rule = r.taps[0]?.rule;
   lines.push(`taps       ${r.taps.length ? r.taps.map((t) => `${t.name} (${t.shape.join('x')})`).join(', ') : 'none found (use --taps)'}`);
+  if (rule) lines.push(`tap rule   ${rule} (${rules[rule]})`);
   return lines.join('\n');
 }

@@ -54,6 +54,7 @@ describe('tap detection', () => {
     writeFileSync(path, buildModel({ inputs: [{ name: 'x', dims: [1, 3, 32, 32] }], outputs: ['logits'], nodes, inits }));
     const m = TrainableModel.fromFile(path);
     expect(m.taps.map((t) => [t.name, ...t.shape])).toEqual([['s0_1_e', 8, 32, 32], ['s1_1_e', 16, 16, 16], ['s2_1_e', 32, 8, 8]]);
+    expect(m.taps.every((t) => t.rule === 'plain')).toBe(true);
     m.dispose();
   });
   it('--taps overrides by tensor name and refuses unknown or 1x1 tensors', () => {

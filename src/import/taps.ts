@@ -1,22 +1,62 @@
 /**
- * Residual-group taps, found from the graph's structure (never from node names): the output of the last
- * residual block at each spatial resolution, skipping 1x1 maps (a 1x1 attention map is constant after
- * normalisation). A residual block ends in an Add of two computed maps of equal shape, optionally followed
- * by its activation (post-activation blocks such as torchvision's ResNet). A network without residual
- * blocks (a plain VGG-style CNN, DenseNet, SqueezeNet) is tapped at the last activation or channel
- * concatenation of each resolution: the feature map each stage hands to the next.
+ * Taps found from the graph's structure (never from node names), one per spatial resolution, skipping
+ * 1x1 maps (a 1x1 attention map is constant after normalisation). Two rules:
+ * - residual: the output of the last residual block at each resolution. A residual block ends in an Add of
+ *   two computed maps of equal shape, optionally followed by its activation (post-activation blocks such as
+ *   torchvision's ResNet).
+ * - plain, for networks without residual blocks (VGG-style CNNs, DenseNet, SqueezeNet): the last activation
+ *   or channel concatenation at each resolution on the main path, i.e. the feature map a stage hands to its
+ *   downsampling (pooling, strided conv, transition); a pooling output where a resolution has nothing else.
+ *   On the main path means every path from the input to the output runs through it, so a branch inside a
+ *   block (a Fire module's expand branches) is never chosen; the classifier's own maps (after the last
+ *   weighted layer) are not features.
  */
 import { BadInputError } from '../errors.js';
 import type { Graph } from './graph.js';
 
+export type TapRule = 'residual' | 'plain' | 'named';
+
 export interface Tap {
   name: string; // tensor name in the ONNX graph
   shape: [number, number, number]; // C x H x W
+  /** Which rule found it ('named': --taps). */
+  rule: TapRule;
+}
+
+/**
+ * Tensors that every path from the input to the outputs runs through: in graph (topological) order, the
+ * tensor produced at step i is one when no other feature tensor produced up to i is still read after i.
+ * Only tensors of rank 2 or more count (shape arithmetic is not a path of features).
+ */
+function mainPath(graph: Graph, shapes: Map<string, number[]>): Set<string> {
+  const lastUse = new Map<string, number>();
+  graph.nodes.forEach((n, i) => n.inputs.forEach((t) => t && lastUse.set(t, i)));
+  const isFeature = (t: string) => (shapes.get(t)?.length ?? 0) >= 2;
+  const cut = new Set<string>();
+  // The latest step at which a feature tensor produced so far is read.
+  let live = (isFeature(graph.input.name) ? lastUse.get(graph.input.name) : undefined) ?? -1;
+  graph.nodes.forEach((n, i) => {
+    const outs = n.outputs.filter((o) => o && isFeature(o));
+    if (outs.length === 1 && live <= i) cut.add(outs[0]!);
+    for (const o of outs) live = Math.max(live, lastUse.get(o) ?? -1);
+  });
+  return cut;
 }
 
 const ACTIVATIONS = new Set(['Relu', 'LeakyRelu', 'Clip']);
-/** Where a stage of a network without residual blocks ends. */
-const STAGE_ENDS = new Set(['Relu', 'LeakyRelu', 'Clip', 'Elu', 'Selu', 'PRelu', 'HardSwish', 'Tanh', 'Concat']);
+/** Where a stage of a network without residual blocks ends (pooling: a resolution with nothing else, ShuffleNet's stem). */
+const STAGE_ENDS = new Set(['Relu', 'LeakyRelu', 'Clip', 'Elu', 'Selu', 'PRelu', 'HardSwish', 'Tanh', 'Concat', 'MaxPool', 'AveragePool']);
+const POOLING = new Set(['MaxPool', 'AveragePool']);
+
+/** Tensors from which one of `ops` still follows. */
+function followedBy(graph: Graph, ops: Set<string>): Set<string> {
+  const before = new Set<string>();
+  for (let i = graph.nodes.length - 1; i >= 0; i--) {
+    const n = graph.nodes[i]!;
+    if (ops.has(n.opType) || n.outputs.some((o) => o && before.has(o))) n.inputs.forEach((t) => t && before.add(t));
+  }
+  return before;
+}
 
 export function findTaps(graph: Graph, shapes: Map<string, number[]>): Tap[] {
   const isComputed = (n: string) => graph.producer.has(n) || n === graph.input.name;
@@ -34,11 +74,16 @@ export function findTaps(graph: Graph, shapes: Map<string, number[]>): Tap[] {
     }
     blockOutputs.push(out);
   }
-  if (blockOutputs.length === 0) {
+  const rule: TapRule = blockOutputs.length ? 'residual' : 'plain';
+  if (rule === 'plain') {
+    // Not the classifier's own maps (nothing weighted follows them), and a pooling output only where a
+    // convolution stage still follows it (not the map a VGG flattens into its classifier).
+    const main = mainPath(graph, shapes), features = followedBy(graph, new Set(['Conv', 'Gemm', 'MatMul'])), convInput = followedBy(graph, new Set(['Conv']));
     for (const node of graph.nodes) {
       const out = node.outputs[0];
       const s = out ? shapes.get(out) : undefined;
-      if (STAGE_ENDS.has(node.opType) && s?.length === 4 && !graph.outputs.some((o) => o.name === out)) blockOutputs.push(out!);
+      const stageEnd = STAGE_ENDS.has(node.opType) && (!POOLING.has(node.opType) || convInput.has(out!));
+      if (stageEnd && s?.length === 4 && main.has(out!) && features.has(out!)) blockOutputs.push(out!);
     }
   }
   // Last block output per resolution, in graph order.
@@ -53,7 +98,7 @@ export function findTaps(graph: Graph, shapes: Map<string, number[]>): Tap[] {
     .sort((x, y) => order.get(x)! - order.get(y)!)
     .map((name) => {
       const s = shapes.get(name)!;
-      return { name, shape: [s[1]!, s[2]!, s[3]!] as [number, number, number] };
+      return { name, shape: [s[1]!, s[2]!, s[3]!] as [number, number, number], rule };
     });
 }
 
@@ -64,6 +109,6 @@ export function namedTaps(graph: Graph, shapes: Map<string, number[]>, names: st
     if (!s) throw new BadInputError(`--taps: '${name}' is not a tensor of ${graph.file}`);
     if (s.length !== 4) throw new BadInputError(`--taps: '${name}' has shape [${s}], not a C x H x W map`);
     if (s[2]! * s[3]! <= 1) throw new BadInputError(`--taps: '${name}' is a 1x1 map; its attention map carries no information`);
-    return { name, shape: [s[1]!, s[2]!, s[3]!] as [number, number, number] };
+    return { name, shape: [s[1]!, s[2]!, s[3]!] as [number, number, number], rule: 'named' as const };
   });
 }
