@@ -88,12 +88,11 @@ export function formatInspect(r: InspectResult): string {
   }
   lines.push('');
   const rules: Record<TapRule, string> = {
-    residual: 'the last residual block at each resolution',
-    plain: 'no residual blocks: the last activation or concatenation on the main path at each resolution',
-    named: '--taps',
+    residual: 'residual: the last residual block at each resolution',
+    plain: 'plain: the last activation or concatenation on the main path at each resolution',
+    named: 'named by --taps',
   };
-  const rule = r.taps[0]?.rule;
-  lines.push(`taps       ${r.taps.length ? r.taps.map((t) => `${t.name} (${t.shape.join('x')})`).join(', ') : 'none found (use --taps)'}`);
-  if (rule) lines.push(`tap rule   ${rule} (${rules[rule]})`);
+  lines.push(`taps       ${r.taps.length ? r.taps.map((t) => `${t.name} (${t.shape.join('x')}, ${t.rule})`).join(', ') : 'none found (use --taps)'}`);
+  for (const rule of new Set(r.taps.map((t) => t.rule))) lines.push(`           ${rules[rule]}`);
   return lines.join('\n');
 }

@@ -44,7 +44,9 @@ export function assignRoles(graph: Graph): Map<string, ParamRole> {
   const roles = new Map<string, ParamRole>();
   const set = (nodeName: string, input: string | undefined, role: ParamRole) => {
     if (!input) return;
-    const init = resolveInitializer(graph, input);
+    // An unfused export feeds a Linear on a channels-last map its weight through a Transpose at run time.
+    const producer = graph.producer.get(input);
+    const init = resolveInitializer(graph, input) ?? (producer?.opType === 'Transpose' && role === 'weight' ? resolveInitializer(graph, producer.inputs[0]!) : undefined);
     if (!init) return;
     const prev = roles.get(init);
     // A tensor that is both a weight and a running statistic cannot be trained (Identity-forwarded ones are

@@ -3,7 +3,7 @@
  * 1x1 maps (a 1x1 attention map is constant after normalisation). Two rules:
  * - residual: the output of the last residual block at each resolution. A residual block ends in an Add of
  *   two computed maps of equal shape, optionally followed by its activation (post-activation blocks such as
- *   torchvision's ResNet).
+ *   torchvision's ResNet). Where that finds fewer than two resolutions, the plain rule adds the others.
  * - plain, for networks without residual blocks (VGG-style CNNs, DenseNet, SqueezeNet): the last activation
  *   or channel concatenation at each resolution on the main path, i.e. the feature map a stage hands to its
  *   downsampling (pooling, strided conv, transition); a pooling output where a resolution has nothing else.
@@ -12,7 +12,7 @@
  *   weighted layer) are not features.
  */
 import { BadInputError } from '../errors.js';
-import type { Graph } from './graph.js';
+import type { Graph, GraphNode } from './graph.js';
 
 export type TapRule = 'residual' | 'plain' | 'named';
 
@@ -59,8 +59,20 @@ function followedBy(graph: Graph, ops: Set<string>): Set<string> {
 }
 
 export function findTaps(graph: Graph, shapes: Map<string, number[]>): Tap[] {
+  const order = new Map(graph.nodes.flatMap((n, i) => n.outputs.map((o) => [o, i] as const)));
+  const residual = lastPerResolution(residualBlockOutputs(graph, shapes), shapes, 'residual');
+  if (residual.length >= 2) return residual;
+  // Fewer than two residual resolutions (a narrow EfficientNet, MobileNet at a small input): the plain rule
+  // fills the resolutions that have no residual block.
+  const taken = new Set(residual.map((t) => `${t.shape[1]}x${t.shape[2]}`));
+  const plain = lastPerResolution(plainStageEnds(graph, shapes), shapes, 'plain').filter((t) => !taken.has(`${t.shape[1]}x${t.shape[2]}`));
+  return [...residual, ...plain].sort((x, y) => order.get(x.name)! - order.get(y.name)!);
+}
+
+/** Outputs of residual blocks: an Add of two computed maps of equal shape, with the activation that follows it. */
+function residualBlockOutputs(graph: Graph, shapes: Map<string, number[]>): string[] {
   const isComputed = (n: string) => graph.producer.has(n) || n === graph.input.name;
-  const blockOutputs: string[] = [];
+  const outs: string[] = [];
   for (const node of graph.nodes) {
     if (node.opType !== 'Add' || node.inputs.length !== 2) continue;
     const [a, b] = node.inputs as [string, string];
@@ -72,28 +84,43 @@ export function findTaps(graph: Graph, shapes: Map<string, number[]>): Tap[] {
     if (users.length === 1 && ACTIVATIONS.has(users[0]!.opType) && !graph.outputs.some((o) => o.name === out)) {
       out = users[0]!.outputs[0]!;
     }
-    blockOutputs.push(out);
+    outs.push(out);
   }
-  const rule: TapRule = blockOutputs.length ? 'residual' : 'plain';
-  if (rule === 'plain') {
-    // Not the classifier's own maps (nothing weighted follows them), and a pooling output only where a
-    // convolution stage still follows it (not the map a VGG flattens into its classifier).
-    const main = mainPath(graph, shapes), features = followedBy(graph, new Set(['Conv', 'Gemm', 'MatMul'])), convInput = followedBy(graph, new Set(['Conv']));
-    for (const node of graph.nodes) {
-      const out = node.outputs[0];
-      const s = out ? shapes.get(out) : undefined;
-      const stageEnd = STAGE_ENDS.has(node.opType) && (!POOLING.has(node.opType) || convInput.has(out!));
-      if (stageEnd && s?.length === 4 && main.has(out!) && features.has(out!)) blockOutputs.push(out!);
-    }
+  return outs;
+}
+
+/**
+ * Stage ends of the plain rule: activations (SiLU too: x * Sigmoid(x)) and concatenations on the main path,
+ * not the classifier's own maps (nothing weighted follows them), and a pooling output only where a
+ * convolution stage still follows it (not the map a VGG flattens into its classifier). A resolution whose
+ * main path has none of these (a linear bottleneck between blocks) falls back to its last convolution.
+ */
+function plainStageEnds(graph: Graph, shapes: Map<string, number[]>): string[] {
+  const main = mainPath(graph, shapes), features = followedBy(graph, new Set(['Conv', 'Gemm', 'MatMul'])), convInput = followedBy(graph, new Set(['Conv']));
+  const isSilu = (n: GraphNode) => n.opType === 'Mul' && n.inputs.some((i) => graph.producer.get(i)?.opType === 'Sigmoid' && graph.producer.get(i)!.inputs[0] === n.inputs.find((j) => j !== i));
+  const ends: string[] = [], convs: string[] = [];
+  for (const node of graph.nodes) {
+    const out = node.outputs[0];
+    const s = out ? shapes.get(out) : undefined;
+    if (!out || s?.length !== 4 || !main.has(out) || !features.has(out)) continue;
+    if ((STAGE_ENDS.has(node.opType) && (!POOLING.has(node.opType) || convInput.has(out))) || isSilu(node)) ends.push(out);
+    else if (node.opType === 'Conv') convs.push(out);
   }
-  // Last block output per resolution, in graph order.
+  const res = (o: string) => shapes.get(o)!.slice(2).join('x');
+  const covered = new Set(ends.map(res));
+  const order = new Map(graph.nodes.flatMap((n, i) => n.outputs.map((o) => [o, i] as const)));
+  return [...ends, ...convs.filter((o) => !covered.has(res(o)))].sort((a, b) => order.get(a)! - order.get(b)!);
+}
+
+/** The last candidate at each resolution larger than 1x1, in graph order. */
+function lastPerResolution(candidates: string[], shapes: Map<string, number[]>, rule: TapRule): Tap[] {
   const lastAt = new Map<string, string>();
-  for (const o of blockOutputs) {
+  for (const o of candidates) {
     const s = shapes.get(o)!;
     if (s[2]! * s[3]! <= 1) continue;
     lastAt.set(`${s[2]}x${s[3]}`, o);
   }
-  const order = new Map(blockOutputs.map((o, i) => [o, i]));
+  const order = new Map(candidates.map((o, i) => [o, i]));
   return [...lastAt.values()]
     .sort((x, y) => order.get(x)! - order.get(y)!)
     .map((name) => {
