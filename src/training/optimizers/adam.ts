@@ -22,21 +22,24 @@ export class Adam implements Optimizer {
   constructor(readonly config: AdamConfig = ADAM_DEFAULTS) {}
 
   step(store: ParameterStore, grads: ReadonlyMap<string, Float32Array>, lr: number): void {
-    const { beta1, beta2, eps, weightDecay } = this.config;
     for (const [name, g] of grads) {
       const e = store.entries.get(name);
-      if (!e || !e.trainable) continue;
-      let s = this.slots.get(name);
-      if (!s) this.slots.set(name, (s = { m: new Float32Array(g.length), v: new Float32Array(g.length), t: 0 }));
-      s.t++;
-      const c1 = 1 - beta1 ** s.t, c2 = Math.sqrt(1 - beta2 ** s.t);
-      const w = e.value;
-      for (let i = 0; i < w.length; i++) {
-        const d = Math.fround(g[i]! + weightDecay * w[i]!);
-        s.m[i] = Math.fround(beta1 * s.m[i]! + (1 - beta1) * d);
-        s.v[i] = Math.fround(beta2 * s.v[i]! + (1 - beta2) * d * d);
-        w[i] = w[i]! - (lr / c1) * (s.m[i]! / (Math.sqrt(s.v[i]!) / c2 + eps));
-      }
+      if (e?.trainable) this.update(name, e.value, g, lr);
+    }
+  }
+
+  /** One step on a plain array `w` (in place) under the state slot `name` (trigger masks and patterns). */
+  update(name: string, w: Float32Array, g: Float32Array, lr: number): void {
+    const { beta1, beta2, eps, weightDecay } = this.config;
+    let s = this.slots.get(name);
+    if (!s) this.slots.set(name, (s = { m: new Float32Array(g.length), v: new Float32Array(g.length), t: 0 }));
+    s.t++;
+    const c1 = 1 - beta1 ** s.t, c2 = Math.sqrt(1 - beta2 ** s.t);
+    for (let i = 0; i < w.length; i++) {
+      const d = Math.fround(g[i]! + weightDecay * w[i]!);
+      s.m[i] = Math.fround(beta1 * s.m[i]! + (1 - beta1) * d);
+      s.v[i] = Math.fround(beta2 * s.v[i]! + (1 - beta2) * d * d);
+      w[i] = w[i]! - (lr / c1) * (s.m[i]! / (Math.sqrt(s.v[i]!) / c2 + eps));
     }
   }
 

@@ -1,0 +1,214 @@
+/**
+ * Neural Cleanse trigger reverse-engineering for one target class (Wang et al., IEEE S&P 2019; the
+ * bookkeeping of the authors' visualizer.py, the parametrisation and loss of BackdoorBench's defense/nc.py):
+ *
+ *   x' = (1 - m) * x + m * p  in [0, 1] pixel space, then the model's normalisation;
+ *   m = tanh(a) / (2 + eps) + 0.5  (H x W, shared by the channels),  p = tanh(b) / (2 + eps) + 0.5  (C x H x W);
+ *   loss = mean cross-entropy(model(x'), target) + cost * |m|_1,  Adam (lr 0.1, betas 0.5 / 0.9) on a and b.
+ *
+ * The gradient of the cross-entropy with respect to x' comes from the training engine (input gradients,
+ * BatchNorm in eval mode); the chain rule to a and b is done here. Once per epoch (one pass over the scan
+ * images in a fixed seeded order): the mask is kept as the best when the epoch's attack success reaches the
+ * threshold with a smaller mean |m|_1 than before; the cost rises x2 after `patience` epochs at or above the
+ * threshold and falls by 2^1.5 after `patience` below; the run stops early once the cost has moved both ways
+ * and the best norm has not improved by 1 % for `earlyStopPatience` epochs.
+ */
+import type { Batch, TrainingEngine } from '../training/engine.js';
+import { INPUT_GRADIENT } from '../training/engine.js';
+import { Adam } from '../training/optimizers/adam.js';
+import type { FrozenModel } from '../training/frozen-model.js';
+
+export interface NeuralCleanseConfig {
+  /** Budget: passes over the scan images. */
+  epochs: number;
+  batch: number;
+  lr: number;
+  initCost: number;
+  successThreshold: number;
+  patience: number;
+  costMultiplier: number;
+  earlyStopThreshold: number;
+  earlyStopPatience: number;
+}
+
+export const NEURAL_CLEANSE_DEFAULTS: NeuralCleanseConfig = {
+  epochs: 30, batch: 128, lr: 0.1, initCost: 1e-3, successThreshold: 0.99, patience: 5, costMultiplier: 2,
+  earlyStopThreshold: 0.99, earlyStopPatience: 10,
+};
+
+const EPS = 1e-7;
+
+/** Clean images in [0, 1], NCHW, in the order the optimisation visits them. */
+export interface ScanImages {
+  nchw: Float32Array;
+  labels: Int32Array;
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  mean?: number[];
+  std?: number[];
+}
+
+export interface ReversedTrigger {
+  target: number;
+  /** H x W in [0, 1]. */
+  mask: Float32Array;
+  /** C x H x W in [0, 1]. */
+  pattern: Float32Array;
+  /** |m|_1 of the kept mask. */
+  maskL1: number;
+  /** Whether any epoch reached the success threshold (else the last mask is kept). */
+  reached: boolean;
+  /** Fraction of the scan images of other classes that the kept trigger sends to the target. */
+  triggerSuccess: number;
+  epochs: number;
+  finalCost: number;
+}
+
+const squash = (raw: number) => Math.tanh(raw) / (2 + EPS) + 0.5;
+
+/** x' = (1 - m) x + m p for images [from, from + n), normalised as the model expects (NCHW). */
+function blend(img: ScanImages, from: number, n: number, mask: Float32Array, pattern: Float32Array): Float32Array {
+  const { c, h, w } = img;
+  const hw = h * w, size = c * hw;
+  const out = new Float32Array(n * size);
+  for (let i = 0; i < n; i++) {
+    const src = (from + i) * size, dst = i * size;
+    for (let k = 0; k < c; k++) {
+      const mu = img.mean?.[k] ?? 0, sd = img.std?.[k] ?? 1;
+      for (let p = 0; p < hw; p++) {
+        const m = mask[p]!;
+        out[dst + k * hw + p] = ((1 - m) * img.nchw[src + k * hw + p]! + m * pattern[k * hw + p]! - mu) / sd;
+      }
+    }
+  }
+  return out;
+}
+
+function toNhwc(nchw: Float32Array, n: number, c: number, h: number, w: number): Float32Array {
+  const out = new Float32Array(nchw.length), hw = h * w;
+  for (let b = 0; b < n; b++) for (let k = 0; k < c; k++) for (let p = 0; p < hw; p++) out[(b * hw + p) * c + k] = nchw[(b * c + k) * hw + p]!;
+  return out;
+}
+
+/** Fraction of a batch the model assigns to `target`. */
+async function successOf(model: FrozenModel, x: Float32Array, dims: number[], target: number, classes: number, keep?: (i: number) => boolean): Promise<[number, number]> {
+  const [logits] = await model.run(x, dims);
+  let hit = 0, count = 0;
+  for (let i = 0; i < dims[0]!; i++) {
+    if (keep && !keep(i)) continue;
+    const row = logits!.subarray(i * classes, (i + 1) * classes);
+    let best = 0;
+    for (let k = 1; k < classes; k++) if (row[k]! > row[best]!) best = k;
+    count++;
+    if (best === target) hit++;
+  }
+  return [hit, count];
+}
+
+export async function reverseTrigger(
+  engine: TrainingEngine, logitsModel: FrozenModel, img: ScanImages, target: number, classes: number, cfg: NeuralCleanseConfig,
+  onEpoch?: (epoch: number, success: number, l1: number, cost: number) => void,
+): Promise<ReversedTrigger> {
+  const { c, h, w } = img;
+  const hw = h * w, size = c * hw;
+  // BackdoorBench's start: raw parameters of 1 (mask and pattern about 0.88 everywhere).
+  const maskRaw = new Float32Array(hw).fill(1), patternRaw = new Float32Array(size).fill(1);
+  const mask = new Float32Array(hw), pattern = new Float32Array(size);
+  const refresh = () => {
+    for (let p = 0; p < hw; p++) mask[p] = squash(maskRaw[p]!);
+    for (let i = 0; i < size; i++) pattern[i] = squash(patternRaw[i]!);
+  };
+  refresh();
+  const adam = new Adam({ beta1: 0.5, beta2: 0.9, eps: 1e-8, weightDecay: 0 });
+  let cost = cfg.initCost;
+  let best: { mask: Float32Array; pattern: Float32Array; l1: number } | undefined;
+  let upCount = 0, downCount = 0, upFlag = false, downFlag = false;
+  let esCount = 0, esBest = Infinity;
+  const gMask = new Float32Array(hw), gPattern = new Float32Array(size);
+  let epoch = 0;
+  for (; epoch < cfg.epochs; epoch++) {
+    let hits = 0, seen = 0, l1Sum = 0, batches = 0;
+    for (let from = 0; from < img.n; from += cfg.batch) {
+      const n = Math.min(cfg.batch, img.n - from);
+      const x = blend(img, from, n, mask, pattern);
+      const [hit] = await successOf(logitsModel, x, [n, c, h, w], target, classes);
+      hits += hit;
+      seen += n;
+      const batch: Batch = { nchw: x, nhwc: toNhwc(x, n, c, h, w), labels: new Int32Array(n).fill(target), n };
+      const r = await engine.gradients(batch, new Map());
+      const g = r.grads.get(INPUT_GRADIENT)!;
+      // dL/dm = sum over images and channels of g * (p - x) / std + cost; dL/dp = sum over images of g * m / std.
+      gMask.fill(cost);
+      gPattern.fill(0);
+      for (let i = 0; i < n; i++) {
+        const src = (from + i) * size, gi = i * size;
+        for (let k = 0; k < c; k++) {
+          const sd = img.std?.[k] ?? 1;
+          for (let p = 0; p < hw; p++) {
+            const gp = g[gi + k * hw + p]! / sd;
+            gMask[p] += gp * (pattern[k * hw + p]! - img.nchw[src + k * hw + p]!);
+            gPattern[k * hw + p] += gp * mask[p]!;
+          }
+        }
+      }
+      let l1 = 0;
+      for (let p = 0; p < hw; p++) {
+        l1 += mask[p]!;
+        const t = Math.tanh(maskRaw[p]!);
+        gMask[p] *= (1 - t * t) / (2 + EPS);
+      }
+      for (let i = 0; i < size; i++) {
+        const t = Math.tanh(patternRaw[i]!);
+        gPattern[i] *= (1 - t * t) / (2 + EPS);
+      }
+      l1Sum += l1;
+      batches++;
+      adam.update('mask', maskRaw, gMask, cfg.lr);
+      adam.update('pattern', patternRaw, gPattern, cfg.lr);
+      refresh();
+    }
+    const success = hits / seen, l1 = l1Sum / batches;
+    onEpoch?.(epoch, success, l1, cost);
+    if (success >= cfg.successThreshold && l1 < (best?.l1 ?? Infinity)) best = { mask: mask.slice(), pattern: pattern.slice(), l1 };
+    // Early stop: the best norm has stalled (within 1 %) for earlyStopPatience epochs after the cost moved both ways.
+    if (best) {
+      esCount = best.l1 >= cfg.earlyStopThreshold * esBest ? esCount + 1 : 0;
+      esBest = Math.min(best.l1, esBest);
+      if (upFlag && downFlag && esCount >= cfg.earlyStopPatience) {
+        epoch++;
+        break;
+      }
+    }
+    if (success >= cfg.successThreshold) {
+      upCount++;
+      downCount = 0;
+    } else {
+      upCount = 0;
+      downCount++;
+    }
+    if (upCount >= cfg.patience) {
+      upCount = 0;
+      cost *= cfg.costMultiplier;
+      upFlag = true;
+    } else if (downCount >= cfg.patience) {
+      downCount = 0;
+      cost /= cfg.costMultiplier ** 1.5;
+      downFlag = true;
+    }
+  }
+  const kept = best ?? { mask: mask.slice(), pattern: pattern.slice(), l1: mask.reduce((a, v) => a + v, 0) };
+  // The kept trigger on the scan images of other classes.
+  let hits = 0, count = 0;
+  for (let from = 0; from < img.n; from += cfg.batch) {
+    const n = Math.min(cfg.batch, img.n - from);
+    const [hit, cnt] = await successOf(logitsModel, blend(img, from, n, kept.mask, kept.pattern), [n, c, h, w], target, classes, (i) => img.labels[from + i] !== target);
+    hits += hit;
+    count += cnt;
+  }
+  return {
+    target, mask: kept.mask, pattern: kept.pattern, maskL1: kept.mask.reduce((a, v) => a + v, 0), reached: !!best,
+    triggerSuccess: count ? hits / count : 0, epochs: epoch, finalCost: cost,
+  };
+}
