@@ -9,6 +9,8 @@ import { describeError, ExitCode } from '../errors.js';
 import { formatInspect, inspect } from '../inspect.js';
 import { clean, GateRejection } from '../clean.js';
 import { evaluate } from '../evaluate.js';
+import { scan } from '../run-scan.js';
+import { scanJson, formatScan } from './format-scan.js';
 import { BadInputError } from '../errors.js';
 import { formatCleanReport, formatMetrics } from './format-report.js';
 import { progressPrinter } from './progress.js';
@@ -159,6 +161,33 @@ program
       }
       throw e;
     }
+  });
+
+program
+  .command('scan')
+  .description('look for a backdoor without knowing the attack: reverse-engineer a trigger per class (Neural Cleanse) and flag outliers')
+  .argument('<model>', 'ONNX model file')
+  .requiredOption('--data <path>', 'clean data: ImageFolder directory, .npz, .npy or IDX file (every class present)')
+  .option('--ratio <fraction>', 'use a seeded random fraction of --data', num('--ratio'))
+  .option('--max-images <n>', 'scan at most this many images of --data (seeded subset; default 1000)', num('--max-images', true))
+  .option('--epochs <n>', 'epoch budget per class (default 20; stops early once the mask norm settles)', num('--epochs', true))
+  .option('--threshold <index>', 'flag classes whose anomaly index is above this (default 2)', num('--threshold'))
+  .option('--mean <r,g,b>', 'per-channel mean the model was trained with', numberList('--mean'))
+  .option('--std <r,g,b>', 'per-channel std the model was trained with', numberList('--std'))
+  .option('--seed <n>', 'random seed (image order and subset)', num('--seed', true), 0)
+  .addOption(new Option('--engine <name>', 'engine for the input gradients').choices(ENGINES).default('auto'))
+  .option('--html <file>', 'also write a self-contained HTML page with each class\'s mask and pattern')
+  .option('--json', 'print one JSON object (schemas/scan.schema.json)')
+  .option('--quiet', 'no progress on stderr')
+  .addHelpText('after', '\nExamples:\n  $ nad-onnx scan model.onnx --data clean-subset/\n  $ nad-onnx scan model.onnx --data clean.npz --json | jq .flagged')
+  .action(async (model: string, o: { data: string; ratio?: number; maxImages?: number; epochs?: number; threshold?: number; mean?: number[]; std?: number[]; seed: number; engine: EngineChoice; html?: string; json?: boolean; quiet?: boolean }) => {
+    const progress = o.quiet || o.json ? undefined : progressPrinter(process.stderr);
+    const r = await scan({
+      model, data: o.data, ratio: o.ratio, maxImages: o.maxImages, epochs: o.epochs, threshold: o.threshold, mean: o.mean, std: o.std, seed: o.seed,
+      engine: o.engine === 'auto' ? undefined : o.engine, html: o.html, onLog: progress?.log,
+    });
+    progress?.done();
+    process.stdout.write(o.json ? JSON.stringify(scanJson(r)) + '\n' : formatScan(r) + '\n');
   });
 
 async function main(): Promise<void> {

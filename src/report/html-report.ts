@@ -1,9 +1,9 @@
 /**
  * A self-contained HTML page for a clean report: the before / fine-tuning / NAD table, loss curves per
- * epoch (inline SVG) and attention maps per tap (PNG data URIs made with sharp), no external resources.
+ * epoch (inline SVG) and attention maps per tap (PNG data URIs), no external resources.
  */
 import { engineText } from './engine-text.js';
-import sharp from 'sharp';
+import { pngDataUri as png } from './png.js';
 import { baselineLabel, methodLabel, type CleanReport } from './clean-report.js';
 import type { Metrics } from '../verify/metrics.js';
 import type { AttentionFigure } from './attention-figure.js';
@@ -18,12 +18,6 @@ function colour(v: number): [number, number, number] {
   const i = Math.min(stops.length - 2, Math.floor(t)), u = t - i;
   const a = stops[i]!, b = stops[i + 1]!;
   return [0, 1, 2].map((k) => Math.round(a[k]! + (b[k]! - a[k]!) * u)) as [number, number, number];
-}
-
-async function png(raw: Uint8Array, w: number, h: number, channels: 1 | 3, scale: number): Promise<string> {
-  const buf = await sharp(Buffer.from(raw), { raw: { width: w, height: h, channels } })
-    .resize(w * scale, h * scale, { kernel: 'nearest' }).png().toBuffer();
-  return `data:image/png;base64,${buf.toString('base64')}`;
 }
 
 async function mapImage(map: number[], h: number, w: number, size: number): Promise<string> {

@@ -32,7 +32,7 @@ export interface NeuralCleanseConfig {
 }
 
 export const NEURAL_CLEANSE_DEFAULTS: NeuralCleanseConfig = {
-  epochs: 30, batch: 128, lr: 0.1, initCost: 1e-3, successThreshold: 0.99, patience: 5, costMultiplier: 2,
+  epochs: 20, batch: 32, lr: 0.1, initCost: 1e-3, successThreshold: 0.99, patience: 5, costMultiplier: 2,
   earlyStopThreshold: 0.99, earlyStopPatience: 10,
 };
 

@@ -1,0 +1,27 @@
+import { useBackend } from '../dist/backend/select-backend.js';
+import { loadModel } from '../dist/import/load-model.js';
+import { loadDataset } from '../dist/data/load-dataset.js';
+import { TrainableModel } from '../dist/import/trainable-model.js';
+import { createEngine } from '../dist/training/create-engine.js';
+import { ParameterStore } from '../dist/training/parameter-store.js';
+import { FrozenModel } from '../dist/training/frozen-model.js';
+import { crossEntropyTerm } from '../dist/training/loss/cross-entropy.js';
+import { reverseTrigger, NEURAL_CLEANSE_DEFAULTS } from '../dist/scan/neural-cleanse.js';
+import { Rng } from '../dist/data/random.js';
+await useBackend('wasm');
+const [modelPath, dataPath, target, epochs, batch, lr, n] = process.argv.slice(2);
+const src = loadModel(modelPath);
+const model = new TrainableModel(src);
+const [c, h, w] = model.inputShape;
+let d = await loadDataset({ path: dataPath, shape: { c, h, w }, numClasses: 10, seed: 0, flag: '--data' });
+const order = new Rng(0).permutation(d.n).slice(0, Number(n ?? d.n));
+const hw = h * w, size = c * hw;
+const nchw = new Float32Array(order.length * size), labels = new Int32Array(order.length);
+order.forEach((j, i) => { labels[i] = d.labels[j]; for (let p = 0; p < hw; p++) for (let k = 0; k < c; k++) nchw[i * size + k * hw + p] = d.x[(j * hw + p) * c + k]; });
+const engine = await createEngine(model, new ParameterStore(model), { terms: [crossEntropyTerm(10)], input: true, params: false, batchNorm: 'eval' }, { choice: 'onnxruntime' });
+const logits = await FrozenModel.create(src.bytes, modelPath, [model.graph.outputs[0].name]);
+const t0 = performance.now();
+const r = await reverseTrigger(engine, logits, { nchw, labels, n: order.length, c, h, w }, Number(target), 10, { ...NEURAL_CLEANSE_DEFAULTS, epochs: Number(epochs), batch: Number(batch), lr: Number(lr) },
+  (e, s, l1, cost) => console.log(e, s.toFixed(3), l1.toFixed(1), cost.toExponential(2)));
+console.log('final', r.maskL1.toFixed(1), r.triggerSuccess, r.reached, r.epochs, ((performance.now() - t0) / 1000).toFixed(1), 's');
+process.exit(0);

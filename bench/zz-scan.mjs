@@ -1,0 +1,10 @@
+import { useBackend } from '../dist/backend/select-backend.js';
+import { loadModel } from '../dist/import/load-model.js';
+import { loadDataset } from '../dist/data/load-dataset.js';
+import { scanModel } from '../dist/scan/scan.js';
+await useBackend('wasm');
+const [model, data, epochs, ratio] = process.argv.slice(2);
+const src = loadModel(model);
+const d = await loadDataset({ path: data, shape: { c: 1, h: 32, w: 32 }, numClasses: 10, ratio: ratio ? Number(ratio) : undefined, seed: 0, flag: '--data' });
+const r = await scanModel(src, d, { neuralCleanse: { epochs: Number(epochs ?? 10) }, log: (l) => console.log(l) });
+console.log(JSON.stringify({ ...r, triggers: undefined }, null, 1));
