@@ -11,7 +11,6 @@ import { loadDataset } from './data/load-dataset.js';
 import { BadInputError, GateError, NadError, ExitCode } from './errors.js';
 import { provenanceMetadata, TOOL_VERSION } from './export/provenance.js';
 import { modelBytes, sha256, writeFileAtomic } from './export/write-model.js';
-import { loadModel } from './import/load-model.js';
 import { TrainableModel } from './import/trainable-model.js';
 import type { DefenceContext, DefenceResult, Intermediate } from './defences/defence.js';
 import { COMMON_OPTIONS, FLAG, type MethodOptions } from './defences/method-options.js';
@@ -32,6 +31,9 @@ import { trainBaseline } from './defences/baseline.js';
 import { attentionFigure, type FigureModel } from './report/attention-figure.js';
 import { baselineLabel, methodLabel, type CleanReport } from './report/clean-report.js';
 import { renderHtmlReport } from './report/html-report.js';
+import { loadModel, modelFromBytes } from './import/load-model.js';
+import { checkScanData, scanJson, scanModel, type ScanResult } from './scan/scan.js';
+import { checkScanOptions, DEFAULT_SCAN_IMAGES, scanImages, scanView } from './run-scan.js';
 
 export type { CleanReport } from './report/clean-report.js';
 export { defaultBetas } from './defences/nad.js';
@@ -64,6 +66,13 @@ export interface CleanOptions extends MethodOptions {
   bnRestore?: boolean;
   /** Memory budget in GB for the planned peak (default: the memory available when the run starts). */
   maxMemory?: number;
+  /** Scan for a backdoor (Neural Cleanse) before and after cleaning. */
+  scan?: boolean;
+  /** With scan: fail (nothing written) if the cleaned model's largest anomaly index is above this. */
+  maxAnomaly?: number;
+  /** With scan: epoch budget per class (default 20) and the most --data images scanned (default 1000). */
+  scanEpochs?: number;
+  scanImages?: number;
   onProgress?: (p: EpochProgress) => void;
   onLog?: (line: string) => void;
   signal?: AbortSignal;
@@ -76,6 +85,11 @@ function checkOptions(o: CleanOptions): void {
   if (o.maxAsr !== undefined && !o.trigger && !o.poisoned) throw new BadInputError('--max-asr needs --trigger or --poisoned');
   if ((o.mean && !o.std) || (!o.mean && o.std)) throw new BadInputError('--mean and --std go together');
   if (o.std?.some((s) => !(s > 0))) throw new BadInputError('--std: values must be positive');
+  for (const [v, flag] of [[o.maxAnomaly, '--max-anomaly'], [o.scanEpochs, '--scan-epochs'], [o.scanImages, '--scan-images']] as const) {
+    if (v !== undefined && !o.scan) throw new BadInputError(`${flag} needs --scan`);
+  }
+  if (o.scan) checkScanOptions({ epochs: o.scanEpochs, maxImages: o.scanImages }, { maxImages: '--scan-images', epochs: '--scan-epochs' });
+  if (o.maxAnomaly !== undefined && !(o.maxAnomaly > 0)) throw new BadInputError(`--max-anomaly: must be positive (got ${o.maxAnomaly})`);
   if (o.maxMemory !== undefined && !(o.maxMemory > 0)) throw new BadInputError(`--max-memory: must be a positive number of GB (got ${o.maxMemory})`);
 }
 
@@ -117,6 +131,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   if (!o.test) log('no --test given: metrics are measured on the --data images');
   const poisoned = o.poisoned ? await loadDataset({ path: o.poisoned, shape, numClasses, flag: '--poisoned' }) : undefined;
   const trigger: Trigger | undefined = o.trigger ? await parseTrigger(o.trigger, shape) : undefined;
+  if (o.scan) checkScanData(train, numClasses, '--data');
   const evalOpts = { trigger, poisoned, target: o.target, mean: o.mean, std: o.std, onProgress: o.onProgress };
   timings.load_s = (performance.now() - t0) / 1000;
 
@@ -144,6 +159,17 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   const before = await evaluateMetrics(beforeSession, test, { ...evalOpts, label: 'before' });
   await beforeSession.release();
   timings.eval_before_s = (performance.now() - t) / 1000;
+  const scanData = o.scan ? scanImages(train, o.scanImages ?? DEFAULT_SCAN_IMAGES, seed) : undefined;
+  const runScan = async (label: string, m: typeof source): Promise<ScanResult> => {
+    t = performance.now();
+    const r = await scanModel(m, scanData!, {
+      seed, engine: o.engine, mean: o.mean, std: o.std, log: (l) => log(`scan ${label}: ${l}`), neuralCleanse: o.scanEpochs !== undefined ? { epochs: o.scanEpochs } : undefined,
+    });
+    timings[`scan_${label}_s`] = (performance.now() - t) / 1000;
+    log(`scan ${label}: ${r.flagged.length ? `flagged ${r.flagged.join(', ')}` : 'nothing flagged'} (max anomaly index ${r.max_anomaly_index.toFixed(2)})`);
+    return r;
+  };
+  const scanBefore = o.scan ? await runScan('before', source) : undefined;
 
   const sourceSha = sha256(source.bytes);
   const methodParameters = def.describe(resolved);
@@ -231,7 +257,11 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   student.dispose();
   if (method === 'ft') teacherMetrics = after;
 
-  const { failed, warnings } = judge({ before, after, baseline: method === 'ft' ? null : teacherMetrics, label: methodLabel(method), maxAccDrop: o.maxAccDrop, maxAsr: o.maxAsr });
+  const scanAfter = o.scan ? await runScan('after', modelFromBytes(outBytes, o.out)) : undefined;
+  const { failed, warnings } = judge({
+    before, after, baseline: method === 'ft' ? null : teacherMetrics, label: methodLabel(method), maxAccDrop: o.maxAccDrop, maxAsr: o.maxAsr,
+    maxAnomaly: o.maxAnomaly, anomalyAfter: scanAfter?.max_anomaly_index,
+  });
   if (ctx.checkpoint.otherMachine) {
     warnings.unshift(`warning: resumed a checkpoint written on ${ctx.checkpoint.otherMachine}, here ${ctx.checkpoint.machine}: the run finished, but its bytes can differ from an uninterrupted run (onnxruntime picks kernels by CPU)`);
   }
@@ -260,6 +290,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     gates: { passed: failed.length === 0, failed },
     warnings,
     export_check: { max_abs_logit_diff: diff },
+    ...(scanBefore && scanAfter ? { scan: { before: scanJson(scanBefore), after: scanJson(scanAfter) } } : {}),
     memory: {
       parameters_mb: parameterBytes / 2 ** 20,
       training_state_mb: (parameterBytes * (1 + def.stateFactor(resolved))) / 2 ** 20,
@@ -270,15 +301,16 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     },
     timings,
   };
+  const scanViews = () => (scanBefore && scanAfter ? [scanView('scan before cleaning', scanBefore, shape), scanView('scan after cleaning', scanAfter, shape)] : []);
   if (o.html && taps.length > 0) {
     const tapNames = taps.map((x) => x.name);
     const models: FigureModel[] = [{ name: 'before', bytes: modelBytes(source, undefined, undefined, tapNames), taps: tapNames }];
     if (teacherModel) models.push({ name: method === 'nad' ? 'teacher' : 'fine-tuning', bytes: teacherModel.tapBytes, taps: teacherModel.taps });
     models.push({ name: methodLabel(method), bytes: modelBytes(source, weights, undefined, tapNames), taps: tapNames });
     const fig = await attentionFigure(models, test, { trigger, target: o.target, p: (parameters as { p?: number }).p ?? 2, mean: o.mean, std: o.std });
-    writeFileAtomic(o.html, new TextEncoder().encode(await renderHtmlReport(report, fig)), [o.model]);
+    writeFileAtomic(o.html, new TextEncoder().encode(await renderHtmlReport(report, fig, scanViews())), [o.model]);
   } else if (o.html) {
-    writeFileAtomic(o.html, new TextEncoder().encode(await renderHtmlReport(report)), [o.model]);
+    writeFileAtomic(o.html, new TextEncoder().encode(await renderHtmlReport(report, undefined, scanViews())), [o.model]);
   }
   if (failed.length > 0) throw new GateRejection(report, failed);
   return report;

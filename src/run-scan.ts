@@ -40,11 +40,12 @@ export function scanImages(data: Dataset, maxImages: number, seed: number): Data
   return data.n <= maxImages ? data : selectRows(data, subsetIndices(data.n, maxImages / data.n, seed + 7));
 }
 
-export function checkScanOptions(o: Pick<ScanOptions, 'ratio' | 'maxImages' | 'threshold' | 'epochs' | 'mean' | 'std' | 'engine'>): void {
+/** `flags`: how the caller names the budget options (scan: --max-images / --epochs; clean: --scan-images / --scan-epochs). */
+export function checkScanOptions(o: Pick<ScanOptions, 'ratio' | 'maxImages' | 'threshold' | 'epochs' | 'mean' | 'std' | 'engine'>, flags = { maxImages: '--max-images', epochs: '--epochs' }): void {
   if (o.ratio !== undefined && !(o.ratio > 0 && o.ratio <= 1)) throw new BadInputError(`--ratio: must be in (0, 1] (got ${o.ratio})`);
-  if (o.maxImages !== undefined && !(Number.isInteger(o.maxImages) && o.maxImages >= 10)) throw new BadInputError(`--max-images: must be an integer of at least 10 (got ${o.maxImages})`);
+  if (o.maxImages !== undefined && !(Number.isInteger(o.maxImages) && o.maxImages >= 10)) throw new BadInputError(`${flags.maxImages}: must be an integer of at least 10 (got ${o.maxImages})`);
   if (o.threshold !== undefined && !(o.threshold > 0)) throw new BadInputError(`--threshold: must be positive (got ${o.threshold})`);
-  if (o.epochs !== undefined && !(Number.isInteger(o.epochs) && o.epochs >= 1)) throw new BadInputError(`--epochs: must be a positive integer (got ${o.epochs})`);
+  if (o.epochs !== undefined && !(Number.isInteger(o.epochs) && o.epochs >= 1)) throw new BadInputError(`${flags.epochs}: must be a positive integer (got ${o.epochs})`);
   if ((o.mean && !o.std) || (!o.mean && o.std)) throw new BadInputError('--mean and --std go together');
   if (o.std?.some((s) => !(s > 0))) throw new BadInputError('--std: values must be positive');
   if (o.engine !== undefined) checkEngineChoice(o.engine);

@@ -1,11 +1,5 @@
-/** The scan result as printed: a per-class table, or the JSON object of schemas/scan.schema.json. */
+/** The scan result as printed: a per-class table (the JSON form is scan/scan.ts's scanJson). */
 import type { ScanResult } from '../scan/scan.js';
-
-/** Everything but the mask and pattern arrays (those go to the HTML page). */
-export function scanJson(r: ScanResult): Omit<ScanResult, 'triggers'> {
-  const { triggers: _omitted, ...rest } = r;
-  return rest;
-}
 
 export function formatScan(r: ScanResult): string {
   const lines = [`scan (Neural Cleanse): ${r.images} images, ${r.classes.length} classes, ${r.seconds.toFixed(0)} s, engine ${r.engine}`, ''];

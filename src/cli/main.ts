@@ -10,7 +10,8 @@ import { formatInspect, inspect } from '../inspect.js';
 import { clean, GateRejection } from '../clean.js';
 import { evaluate } from '../evaluate.js';
 import { scan } from '../run-scan.js';
-import { scanJson, formatScan } from './format-scan.js';
+import { formatScan } from './format-scan.js';
+import { scanJson } from '../scan/scan.js';
 import { BadInputError } from '../errors.js';
 import { formatCleanReport, formatMetrics } from './format-report.js';
 import { progressPrinter } from './progress.js';
@@ -127,6 +128,10 @@ program
   .option('--quiet', 'no progress on stderr')
   .option('--max-acc-drop <points>', 'fail (exit 1, nothing written) if acc_all drops by more', num('--max-acc-drop'))
   .option('--max-asr <percent>', 'fail (exit 1, nothing written) if the ASR after is higher', num('--max-asr'))
+  .option('--scan', 'scan for a backdoor without the trigger (Neural Cleanse) before and after cleaning; the report gets scan.before and scan.after')
+  .option('--max-anomaly <index>', 'with --scan: fail (exit 1, nothing written) if the cleaned model\'s largest anomaly index is higher', num('--max-anomaly'))
+  .option('--scan-epochs <n>', 'with --scan: epoch budget per class (default 20)', num('--scan-epochs', true))
+  .option('--scan-images <n>', 'with --scan: scan at most this many --data images (default 1000)', num('--scan-images', true))
   .option('--max-memory <GB>', 'refuse to start (exit 2) when the planned peak memory is larger (default: the memory available)', num('--max-memory'))
   .addHelpText('after', '\nExamples:\n  $ nad-onnx clean model.onnx --data clean/ --out model.clean.onnx\n  $ nad-onnx clean model.onnx --data clean/ --method ft-sam --out model.clean.onnx\n  $ nad-onnx clean model.onnx --data train/ --ratio 0.05 --test test/ --trigger grid --target 0 --out clean.onnx --report report.json')
   .action(async (model: string, o: Record<string, unknown>) => {
@@ -147,7 +152,8 @@ program
         ratio: o.ratio as number | undefined, mean: o.mean as number[] | undefined, std: o.std as number[] | undefined, taps,
         seed: o.seed as number, backend: o.backend as (typeof BACKENDS)[number], device: o.device as DeviceChoice,
         engine: o.engine === 'auto' ? undefined : (o.engine as EngineChoice), maxAccDrop: o.maxAccDrop as number | undefined,
-        maxAsr: o.maxAsr as number | undefined, maxMemory: o.maxMemory as number | undefined, bnRestore: o.bnRestore as boolean, html: o.html as string | undefined, checkpoint: o.checkpoint as string | undefined, onProgress: progress?.update, onLog: progress?.log,
+        maxAsr: o.maxAsr as number | undefined, scan: o.scan as boolean | undefined, maxAnomaly: o.maxAnomaly as number | undefined,
+        scanEpochs: o.scanEpochs as number | undefined, scanImages: o.scanImages as number | undefined, maxMemory: o.maxMemory as number | undefined, bnRestore: o.bnRestore as boolean, html: o.html as string | undefined, checkpoint: o.checkpoint as string | undefined, onProgress: progress?.update, onLog: progress?.log,
       });
       progress?.done();
       writeReport(r);

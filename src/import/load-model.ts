@@ -94,7 +94,11 @@ function readExternal(ref: ExternalRef, where: string, cache: Map<string, number
 }
 
 export function loadModel(path: string): LoadedModel {
-  const bytes = readModelBytes(path);
+  return modelFromBytes(readModelBytes(path), path);
+}
+
+/** A model already in memory (e.g. a cleaned model before it is written); `path` names it and locates external data. */
+export function modelFromBytes(bytes: Uint8Array, path: string): LoadedModel {
   const proto = decodeModel(bytes, path);
   checkWireStructure(bytes, path);
   const g = proto.graph!;

@@ -1,6 +1,7 @@
 /** The report `clean` produces (--json, --report; schemas/clean-report.schema.json). The schema only grows. */
 import type { EpochLoss } from '../training/epoch-loop.js';
 import type { Metrics } from '../verify/metrics.js';
+import type { ScanJson } from '../scan/scan.js';
 
 export interface CleanReport {
   tool: { name: 'nad-onnx'; version: string };
@@ -31,6 +32,8 @@ export interface CleanReport {
   /** One-line warnings the CLI also prints (e.g. a large accuracy drop with no gate set). */
   warnings: string[];
   export_check: { max_abs_logit_diff: number };
+  /** clean --scan: Neural Cleanse on the model before and on the cleaned model (schemas/scan.schema.json). */
+  scan?: { before: ScanJson; after: ScanJson };
   /**
    * Memory: the parameters, the method's state (optimiser moments, perturbed copies), the planned peak and its
    * parts (checked against the budget before training), the budget, and the measured peak RSS.

@@ -7,6 +7,7 @@ import { pngDataUri as png } from './png.js';
 import { baselineLabel, methodLabel, type CleanReport } from './clean-report.js';
 import type { Metrics } from '../verify/metrics.js';
 import type { AttentionFigure } from './attention-figure.js';
+import { scanSection, type ScanView } from './scan-html.js';
 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const f = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toFixed(2));
@@ -60,7 +61,7 @@ function metricsRow(name: string, m: Metrics, der: number | null): string {
   return `<tr><th>${esc(name)}</th><td>${f(m.acc)}</td><td>${f(m.acc_all)}</td><td>${f(m.asr)}</td><td>${f(m.ra)}</td><td>${f(der)}</td></tr>`;
 }
 
-export async function renderHtmlReport(report: CleanReport, fig?: AttentionFigure): Promise<string> {
+export async function renderHtmlReport(report: CleanReport, fig?: AttentionFigure, scans: ScanView[] = []): Promise<string> {
   let figure = '<p>No attention maps (no test images).</p>';
   if (fig && fig.images.length > 0) {
     const head = `<tr><th>image</th>${fig.models.map((m) => fig.taps.map((t, k) => `<th>${esc(m.name)}<br><small>tap ${k + 1} (${t.h}×${t.w})</small></th>`).join('')).join('')}</tr>`;
@@ -98,6 +99,7 @@ ${lossChart(r)}
 <h2>Attention maps per tap</h2>
 <p>Normalised attention maps (mean over channels of |F|<sup>${(r.parameters.p as number | undefined) ?? 2}</sup>) of the residual-group taps for clean test images and their triggered copies, before cleaning${r.teacher ? `, for ${esc(baselineLabel(r))}` : ''} and after ${esc(methodLabel(r.method))} (brighter = more attention).</p>
 ${figure}
+${(await Promise.all(scans.map(scanSection))).join('\n')}
 <h2>Settings</h2>
 <pre>${esc(JSON.stringify(r.parameters, null, 1))}</pre>
 </body></html>

@@ -29,7 +29,7 @@ async function triggerImage(mask: Float32Array, pattern: Float32Array, c: number
   return pngDataUri(raw, w, h, c === 1 ? 1 : 3, Math.max(1, Math.round(SIZE / w)));
 }
 
-async function section(v: ScanView): Promise<string> {
+export async function scanSection(v: ScanView): Promise<string> {
   const { c, h, w } = v.shape;
   const flagged = new Set(v.flagged);
   const order = [...v.flagged, ...v.classes.map((x) => x.label).filter((l) => !flagged.has(l)).sort((a, b) => v.classes[a]!.mask_l1 - v.classes[b]!.mask_l1)];
@@ -37,7 +37,7 @@ async function section(v: ScanView): Promise<string> {
   for (const label of order) {
     const k = v.classes[label]!, t = v.triggers[label];
     const pics = t ? `<td><img src="${await maskImage(t.mask, h, w)}" alt="mask of class ${label}"></td><td><img src="${await triggerImage(t.mask, t.pattern, c, h, w)}" alt="trigger of class ${label}"></td>` : '<td>–</td><td>–</td>';
-    rows.push(`<tr class="${flagged.has(label) ? 'flagged' : ''}"><td>${label}${k.name ? ` (${esc(k.name)})` : ''}</td><td>${k.mask_l1.toFixed(1)}</td><td>${k.anomaly_index.toFixed(2)}</td><td>${(100 * k.trigger_success).toFixed(1)} %</td><td>${flagged.has(label) ? 'flagged' : ''}</td>${pics}</tr>`);
+    rows.push(`<tr${flagged.has(label) ? ' style="background:#fde8e8"' : ''}><td>${label}${k.name ? ` (${esc(k.name)})` : ''}</td><td>${k.mask_l1.toFixed(1)}</td><td>${k.anomaly_index.toFixed(2)}</td><td>${(100 * k.trigger_success).toFixed(1)} %</td><td>${flagged.has(label) ? 'flagged' : ''}</td>${pics}</tr>`);
   }
   const verdict = v.flagged.length ? `flagged: ${v.flagged.map((l) => `class ${l}`).join(', ')} (anomaly index above ${v.threshold})` : `nothing flagged (no anomaly index above ${v.threshold})`;
   return `<h2>${esc(v.title)}</h2><p>${verdict}</p>
@@ -47,10 +47,10 @@ ${rows.join('\n')}</table>`;
 
 export async function renderScanHtml(views: ScanView[], heading: string): Promise<string> {
   const body = [];
-  for (const v of views) body.push(await section(v));
+  for (const v of views) body.push(await scanSection(v));
   return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(heading)}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:middle}
-tr.flagged{background:#fde8e8}img{image-rendering:pixelated;display:block}</style></head><body>
+img{image-rendering:pixelated;display:block}</style></head><body>
 <h1>${esc(heading)}</h1>
 <p>Neural Cleanse (Wang et al. 2019): for each class, the smallest mask and pattern that send clean images of other classes there. A backdoor's target needs a much smaller mask than the other classes: its anomaly index (distance below the median in units of 1.4826 × MAD) stands out. Full-image triggers (blending, warping) are not small patches and may not show here.</p>
 ${body.join('\n')}

@@ -114,3 +114,11 @@ export async function scanModel(source: LoadedModel, data: Dataset, s: ScanSetti
   };
   return result;
 }
+
+/** The result as JSON: everything but the mask and pattern arrays (those go to the HTML page). */
+export type ScanJson = Omit<ScanResult, 'triggers'>;
+
+export function scanJson(r: ScanResult): ScanJson {
+  const { triggers: _pictures, ...rest } = r;
+  return rest;
+}
