@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { anomalyIndices, flaggedClasses, MAD_CONSISTENCY } from '../src/scan/anomaly-index.js';
 import { NEURAL_CLEANSE_DEFAULTS, reverseTrigger } from '../src/scan/neural-cleanse.js';
-import { loadModel } from '../src/import/load-model.js';
+import { loadModel, modelFromBytes } from '../src/import/load-model.js';
+import { modelBytes } from '../src/export/write-model.js';
+import { tailModelBytes } from '../src/export/tail-model.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { createEngine } from '../src/training/create-engine.js';
 import { FrozenModel } from '../src/training/frozen-model.js';
@@ -17,7 +19,7 @@ import { ParameterStore } from '../src/training/parameter-store.js';
 import { nhwcToNchw } from '../src/verify/onnx-runtime.js';
 import { judge } from '../src/verify/gates.js';
 import { cli, isOneLineError } from './helpers/cli.js';
-import { fmnist, FIXTURES, modelPath, readJson, REFERENCE, relL2, wasm } from './helpers/fixtures.js';
+import { fmnist, FIXTURES, maxAbs, maxAbsDiff, modelPath, readJson, REFERENCE, relL2, wasm } from './helpers/fixtures.js';
 import { buildModel, randoms } from './helpers/onnx-builder.js';
 import { schemaErrors } from './helpers/schemas.js';
 
@@ -67,6 +69,30 @@ describe('Neural Cleanse optimisation against a PyTorch recording (fixtures/make
     expect(relL2(r.pattern.map((v) => v - start), rec.pattern.map((v) => v - start))).toBeLessThan(1e-2);
     expect(Math.abs(r.maskL1 - rec.mask_l1)).toBeLessThan(1e-3 * rec.mask_l1);
     expect(r.triggerSuccess).toBeCloseTo(rec.trigger_success, 6);
+  });
+});
+
+describe('tail model (the network after a tap)', () => {
+  it('on the tap\'s features gives the full model\'s logits; a tensor that does not separate input from output is refused', async () => {
+    const source = loadModel(modelPath('wrn16_1_nad'));
+    const model = new TrainableModel(source);
+    const tap = model.taps[model.taps.length - 1]!;
+    model.dispose();
+    const d = fmnist('test', 16);
+    const x = nhwcToNchw(d.x, 16, d.h, d.w, d.c);
+    const full = await FrozenModel.create(modelBytes(source, undefined, undefined, [tap.name]), 'full', [tap.name, 'logits']);
+    const [features, logits] = await full.run(x, [16, d.c, d.h, d.w]);
+    await full.release();
+    // The tail's bytes come back as a Node Buffer, which is how the loader once misread raw tensor data.
+    const bytes = tailModelBytes(source, tap.name, [1, ...tap.shape]);
+    const tail = await FrozenModel.create(bytes, 'tail', ['logits']);
+    const [tailLogits] = await tail.run(features!, [16, ...tap.shape]);
+    await tail.release();
+    expect(maxAbsDiff(tailLogits!, logits!)).toBeLessThan(1e-5 * maxAbs(logits!));
+    const reloaded = new TrainableModel(modelFromBytes(bytes, 'tail'));
+    expect(reloaded.inputShape).toEqual(tap.shape);
+    reloaded.dispose();
+    expect(() => tailModelBytes(source, model.taps[0]!.name.replace('block1', 'nothing'), [1, 1, 1, 1])).toThrow(/does not separate/);
   });
 });
 

@@ -13,5 +13,11 @@ export function formatScan(r: ScanResult): string {
   lines.push(r.flagged.length
     ? `flagged: ${r.flagged.join(', ')} (anomaly index above ${r.threshold}; max ${r.max_anomaly_index.toFixed(2)})`
     : `nothing flagged (max anomaly index ${r.max_anomaly_index.toFixed(2)}, threshold ${r.threshold}); full-image triggers (blending, warping) may not show as small masks`);
+  const f = r.secondary;
+  if (f) {
+    lines.push('');
+    lines.push(`feature-space signal (channel mask after ${f.tap}): channels needed per class ${f.channels_l1.map((v) => v.toFixed(1)).join(', ')}`);
+    lines.push(f.flagged.length ? `  flagged: ${f.flagged.join(', ')} (index above ${r.threshold})` : `  nothing flagged (max index ${Math.max(...f.classes.map((k) => k.score)).toFixed(2)})`);
+  }
   return lines.join('\n');
 }

@@ -57,8 +57,9 @@ export function checkedCount(dims: number[], where: string): number {
 }
 
 function fromBytes(bytes: Uint8Array, dtype: DType, count: number): TypedData {
-  // Copy so the result is aligned and independent of the file buffer.
-  const buf = bytes.slice().buffer;
+  // Copy so the result is aligned and independent of the file buffer. (Not bytes.slice(): on a Node Buffer,
+  // which protobufjs hands out when decoding from one, slice is a view of the whole underlying buffer.)
+  const buf = new Uint8Array(bytes).buffer;
   switch (dtype) {
     case 'float32': return new Float32Array(buf, 0, count);
     case 'float64': return new Float64Array(buf, 0, count);

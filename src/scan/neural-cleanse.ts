@@ -66,6 +66,53 @@ export interface ReversedTrigger {
   finalCost: number;
 }
 
+/**
+ * Neural Cleanse's per-epoch bookkeeping of the regularisation weight and the early stop: the cost rises
+ * x multiplier after `patience` epochs at or above the success threshold and falls by multiplier^1.5 after
+ * `patience` below; the run stops once the cost has moved both ways and the best norm has not improved by
+ * (1 - earlyStopThreshold) for `earlyStopPatience` epochs.
+ */
+export class CostSchedule {
+  cost: number;
+  private up = 0;
+  private down = 0;
+  private upFlag = false;
+  private downFlag = false;
+  private stalled = 0;
+  private bestSeen = Infinity;
+
+  constructor(private readonly cfg: Pick<NeuralCleanseConfig, 'initCost' | 'successThreshold' | 'patience' | 'costMultiplier' | 'earlyStopThreshold' | 'earlyStopPatience'>) {
+    this.cost = cfg.initCost;
+  }
+
+  /** After an epoch with this success rate and best norm so far (undefined: none kept yet); true: stop. */
+  afterEpoch(success: number, best: number | undefined): boolean {
+    const c = this.cfg;
+    if (best !== undefined) {
+      this.stalled = best >= c.earlyStopThreshold * this.bestSeen ? this.stalled + 1 : 0;
+      this.bestSeen = Math.min(best, this.bestSeen);
+      if (this.upFlag && this.downFlag && this.stalled >= c.earlyStopPatience) return true;
+    }
+    if (success >= c.successThreshold) {
+      this.up++;
+      this.down = 0;
+    } else {
+      this.up = 0;
+      this.down++;
+    }
+    if (this.up >= c.patience) {
+      this.up = 0;
+      this.cost *= c.costMultiplier;
+      this.upFlag = true;
+    } else if (this.down >= c.patience) {
+      this.down = 0;
+      this.cost /= c.costMultiplier ** 1.5;
+      this.downFlag = true;
+    }
+    return false;
+  }
+}
+
 const squash = (raw: number) => Math.tanh(raw) / (2 + EPS) + 0.5;
 
 /** x' = (1 - m) x + m p for images [from, from + n), normalised as the model expects (NCHW). */
@@ -122,13 +169,12 @@ export async function reverseTrigger(
   };
   refresh();
   const adam = new Adam({ beta1: 0.5, beta2: 0.9, eps: 1e-8, weightDecay: 0 });
-  let cost = cfg.initCost;
+  const schedule = new CostSchedule(cfg);
   let best: { mask: Float32Array; pattern: Float32Array; l1: number } | undefined;
-  let upCount = 0, downCount = 0, upFlag = false, downFlag = false;
-  let esCount = 0, esBest = Infinity;
   const gMask = new Float32Array(hw), gPattern = new Float32Array(size);
   let epoch = 0;
   for (; epoch < cfg.epochs; epoch++) {
+    const cost = schedule.cost;
     let hits = 0, seen = 0, l1Sum = 0, batches = 0;
     for (let from = 0; from < img.n; from += cfg.batch) {
       const n = Math.min(cfg.batch, img.n - from);
@@ -172,30 +218,9 @@ export async function reverseTrigger(
     const success = hits / seen, l1 = l1Sum / batches;
     onEpoch?.(epoch, success, l1, cost);
     if (success >= cfg.successThreshold && l1 < (best?.l1 ?? Infinity)) best = { mask: mask.slice(), pattern: pattern.slice(), l1 };
-    // Early stop: the best norm has stalled (within 1 %) for earlyStopPatience epochs after the cost moved both ways.
-    if (best) {
-      esCount = best.l1 >= cfg.earlyStopThreshold * esBest ? esCount + 1 : 0;
-      esBest = Math.min(best.l1, esBest);
-      if (upFlag && downFlag && esCount >= cfg.earlyStopPatience) {
-        epoch++;
-        break;
-      }
-    }
-    if (success >= cfg.successThreshold) {
-      upCount++;
-      downCount = 0;
-    } else {
-      upCount = 0;
-      downCount++;
-    }
-    if (upCount >= cfg.patience) {
-      upCount = 0;
-      cost *= cfg.costMultiplier;
-      upFlag = true;
-    } else if (downCount >= cfg.patience) {
-      downCount = 0;
-      cost /= cfg.costMultiplier ** 1.5;
-      downFlag = true;
+    if (schedule.afterEpoch(success, best?.l1)) {
+      epoch++;
+      break;
     }
   }
   const kept = best ?? { mask: mask.slice(), pattern: pattern.slice(), l1: mask.reduce((a, v) => a + v, 0) };
@@ -209,6 +234,6 @@ export async function reverseTrigger(
   }
   return {
     target, mask: kept.mask, pattern: kept.pattern, maskL1: kept.mask.reduce((a, v) => a + v, 0), reached: !!best,
-    triggerSuccess: count ? hits / count : 0, epochs: epoch, finalCost: cost,
+    triggerSuccess: count ? hits / count : 0, epochs: epoch, finalCost: schedule.cost,
   };
 }

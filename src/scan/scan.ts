@@ -16,6 +16,10 @@ import { crossEntropyTerm } from '../training/loss/cross-entropy.js';
 import { ParameterStore } from '../training/parameter-store.js';
 import { anomalyIndices, flaggedClasses } from './anomaly-index.js';
 import { NEURAL_CLEANSE_DEFAULTS, reverseTrigger, type NeuralCleanseConfig, type ReversedTrigger, type ScanImages } from './neural-cleanse.js';
+import { reverseFeatureTrigger } from './feature-cleanse.js';
+import { modelBytes } from '../export/write-model.js';
+import { tailModelBytes } from '../export/tail-model.js';
+import { modelFromBytes } from '../import/load-model.js';
 
 export interface ScanSettings {
   /** Anomaly index above which a class is flagged (default 2). */
@@ -41,6 +45,21 @@ export interface ScanClass {
   epochs: number;
 }
 
+/** The second signal: the channel mask after the deepest tap that the tail of the network needs per class. */
+export interface SecondarySignal {
+  method: 'feature-cleanse';
+  /** The tap whose features are masked. */
+  tap: string;
+  /** score = the anomaly index of the class's channel-mask norm (small side). */
+  classes: { label: number; score: number }[];
+  flagged: number[];
+  /** |m|_1 per class: how many channels the feature-space trigger needs. */
+  channels_l1: number[];
+  median: number;
+  mad: number;
+  seconds: number;
+}
+
 export interface ScanResult {
   method: 'neural-cleanse';
   classes: ScanClass[];
@@ -53,6 +72,8 @@ export interface ScanResult {
   seconds: number;
   engine: string;
   settings: NeuralCleanseConfig & { seed: number };
+  /** Absent when no tap separates the input from the outputs (then there is no tail to differentiate). */
+  secondary?: SecondarySignal;
   /** Masks (H x W) and patterns (C x H x W) per class, for the HTML report; not part of the JSON. */
   triggers: ReversedTrigger[];
 }
@@ -89,6 +110,7 @@ export async function scanModel(source: LoadedModel, data: Dataset, s: ScanSetti
     { choice: s.engine ?? 'auto', method: 'scan', onLog: s.log });
   const logits = await FrozenModel.create(source.bytes, source.path, [model.graph.outputs[0]!.name]);
   const triggers: ReversedTrigger[] = [];
+  const taps = model.taps.map((t) => ({ name: t.name, shape: [...t.shape] }));
   try {
     for (let t = 0; t < classes; t++) {
       triggers.push(await reverseTrigger(engine, logits, img, t, classes, cfg,
@@ -100,6 +122,7 @@ export async function scanModel(source: LoadedModel, data: Dataset, s: ScanSetti
     await logits.release();
     model.dispose();
   }
+  const secondary = await featureSignal(source, taps, img, classes, cfg, threshold, s.engine, s.log);
   const a = anomalyIndices(triggers.map((x) => x.maskL1));
   const result: ScanResult = {
     method: 'neural-cleanse',
@@ -110,7 +133,7 @@ export async function scanModel(source: LoadedModel, data: Dataset, s: ScanSetti
     flagged: flaggedClasses(a.indices, threshold),
     max_anomaly_index: Math.max(...a.indices),
     threshold, median_mask_l1: a.median, mad: a.mad, images: data.n,
-    seconds: (performance.now() - t0) / 1000, engine: engine.name, settings: { ...cfg, seed }, triggers,
+    seconds: (performance.now() - t0) / 1000, engine: engine.name, settings: { ...cfg, seed }, ...(secondary ? { secondary } : {}), triggers,
   };
   return result;
 }
@@ -121,4 +144,66 @@ export type ScanJson = Omit<ScanResult, 'triggers'>;
 export function scanJson(r: ScanResult): ScanJson {
   const { triggers: _pictures, ...rest } = r;
   return rest;
+}
+
+/** The feature-space signal at the deepest tap that has a tail (undefined if none has). */
+async function featureSignal(
+  source: LoadedModel, taps: { name: string; shape: number[] }[], img: ScanImages, classes: number, cfg: NeuralCleanseConfig, threshold: number,
+  engineChoice: EngineChoice | undefined, log?: (line: string) => void,
+): Promise<SecondarySignal | undefined> {
+  const t0 = performance.now();
+  let tail: { bytes: Uint8Array; tap: { name: string; shape: number[] } } | undefined;
+  for (const tap of [...taps].reverse()) {
+    try {
+      tail = { bytes: tailModelBytes(source, tap.name, [1, ...tap.shape]), tap };
+      break;
+    } catch (e) {
+      if (!(e instanceof BadInputError)) throw e;
+    }
+  }
+  if (!tail) {
+    log?.('feature-space signal: no tap separates the input from the outputs; skipped');
+    return undefined;
+  }
+  const [c, h, w] = tail.tap.shape as [number, number, number];
+  // The scan images' features at the tap, in the same order.
+  const featureModel = await FrozenModel.create(modelBytes(source, undefined, undefined, [tail.tap.name]), source.path, [tail.tap.name]);
+  const size = img.c * img.h * img.w, fsize = c * h * w;
+  const features = new Float32Array(img.n * fsize);
+  try {
+    for (let from = 0; from < img.n; from += 128) {
+      const n = Math.min(128, img.n - from);
+      const x = img.nchw.slice(from * size, (from + n) * size);
+      for (let i = 0; i < n; i++) for (let k = 0; k < img.c; k++) {
+        const mu = img.mean?.[k] ?? 0, sd = img.std?.[k] ?? 1;
+        for (let p = 0; p < img.h * img.w; p++) x[i * size + k * img.h * img.w + p] = (x[i * size + k * img.h * img.w + p]! - mu) / sd;
+      }
+      features.set((await featureModel.run(x, [n, img.c, img.h, img.w]))[0]!, from * fsize);
+    }
+  } finally {
+    await featureModel.release();
+  }
+  const tailSource = modelFromBytes(tail.bytes, `${source.path} (after ${tail.tap.name})`);
+  const tailModel = new TrainableModel(tailSource);
+  const engine = await createEngine(tailModel, new ParameterStore(tailModel), { terms: [crossEntropyTerm(classes)], input: true, params: false, batchNorm: 'eval' },
+    { choice: engineChoice ?? 'auto', method: 'scan', onLog: log });
+  const tailLogits = await FrozenModel.create(tail.bytes, tailSource.path, [tailModel.graph.outputs[0]!.name]);
+  const scores: number[] = [];
+  try {
+    for (let t = 0; t < classes; t++) {
+      const r = await reverseFeatureTrigger(engine, async (x, n) => (await tailLogits.run(x, [n, c, h, w]))[0]!,
+        { features, labels: img.labels, n: img.n, c, h, w }, t, classes, cfg);
+      scores.push(r.score);
+      log?.(`class ${t}: feature-space mask ${r.score.toFixed(1)} of ${c} channels${r.reached ? '' : ' (never reached the success threshold)'}`);
+    }
+  } finally {
+    await engine.dispose();
+    await tailLogits.release();
+    tailModel.dispose();
+  }
+  const a = anomalyIndices(scores);
+  return {
+    method: 'feature-cleanse', tap: tail.tap.name, classes: a.indices.map((score, label) => ({ label, score })),
+    flagged: flaggedClasses(a.indices, threshold), channels_l1: scores, median: a.median, mad: a.mad, seconds: (performance.now() - t0) / 1000,
+  };
 }

@@ -1,0 +1,126 @@
+/**
+ * The scan's second signal: trigger reverse-engineering in feature space, after the deepest tap (the
+ * feature-space masking of FeatureRE, Wang et al. NeurIPS 2022, reduced to a channel mask). A backdoor that
+ * is not a small patch in pixels (a blended image, a sinusoid, a warp) is still carried by a few channels of
+ * the late features; for each class t this finds the fewest channels that, set to a learned value, send the
+ * clean images' features to t:
+ *
+ *   f' = (1 - m_c) f + m_c p_c  per channel c (over all positions),  m = tanh(a) / (2 + eps) + 0.5,
+ *   loss = mean cross-entropy(tail(f'), t) + cost * |m|_1,  Adam (lr 0.1, betas 0.5 / 0.9),
+ *
+ * with Neural Cleanse's cost schedule and early stop. tail() is the network after the tap
+ * (export/tail-model.ts), differentiated by the training engine with respect to its input. A class's score
+ * is |m|_1; the anomaly index is the same as for the pixel masks.
+ */
+import type { TrainingEngine } from '../training/engine.js';
+import { INPUT_GRADIENT } from '../training/engine.js';
+import { Adam } from '../training/optimizers/adam.js';
+import { CostSchedule, type NeuralCleanseConfig } from './neural-cleanse.js';
+
+const EPS = 1e-7;
+const squash = (raw: number) => Math.tanh(raw) / (2 + EPS) + 0.5;
+
+/** Feature maps of the scan images at the tap, N x C x H x W, with their labels. */
+export interface FeatureImages {
+  features: Float32Array;
+  labels: Int32Array;
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+}
+
+export interface FeatureTrigger {
+  target: number;
+  /** Per channel in [0, 1]. */
+  mask: Float32Array;
+  /** |m|_1 of the kept mask: the number of channels the trigger needs. */
+  score: number;
+  reached: boolean;
+  epochs: number;
+}
+
+function toNhwc(nchw: Float32Array, n: number, c: number, h: number, w: number): Float32Array {
+  const out = new Float32Array(nchw.length), hw = h * w;
+  for (let b = 0; b < n; b++) for (let k = 0; k < c; k++) for (let p = 0; p < hw; p++) out[(b * hw + p) * c + k] = nchw[(b * c + k) * hw + p]!;
+  return out;
+}
+
+export async function reverseFeatureTrigger(
+  tail: TrainingEngine, tailLogits: (x: Float32Array, n: number) => Promise<Float32Array>, f: FeatureImages, target: number, classes: number, cfg: NeuralCleanseConfig,
+): Promise<FeatureTrigger> {
+  const { c, h, w } = f;
+  const hw = h * w, size = c * hw;
+  // The pattern starts at each channel's mean over the images plus two standard deviations: a strong but
+  // typical activation.
+  const pattern = new Float32Array(c);
+  for (let k = 0; k < c; k++) {
+    let s = 0, s2 = 0;
+    for (let i = 0; i < f.n; i++) for (let p = 0; p < hw; p++) {
+      const v = f.features[i * size + k * hw + p]!;
+      s += v;
+      s2 += v * v;
+    }
+    const m = s / (f.n * hw);
+    pattern[k] = m + 2 * Math.sqrt(Math.max(0, s2 / (f.n * hw) - m * m));
+  }
+  const maskRaw = new Float32Array(c).fill(1), mask = new Float32Array(c);
+  const refresh = () => { for (let k = 0; k < c; k++) mask[k] = squash(maskRaw[k]!); };
+  refresh();
+  const adam = new Adam({ beta1: 0.5, beta2: 0.9, eps: 1e-8, weightDecay: 0 });
+  const schedule = new CostSchedule(cfg);
+  const gMask = new Float32Array(c), gPattern = new Float32Array(c);
+  let best: { mask: Float32Array; l1: number } | undefined;
+  let epoch = 0;
+  for (; epoch < cfg.epochs; epoch++) {
+    const cost = schedule.cost;
+    let hits = 0, l1Sum = 0, batches = 0;
+    for (let from = 0; from < f.n; from += cfg.batch) {
+      const n = Math.min(cfg.batch, f.n - from);
+      const x = new Float32Array(n * size);
+      for (let i = 0; i < n; i++) for (let k = 0; k < c; k++) {
+        const m = mask[k]!, pk = pattern[k]!, base = i * size + k * hw, src = (from + i) * size + k * hw;
+        for (let p = 0; p < hw; p++) x[base + p] = (1 - m) * f.features[src + p]! + m * pk;
+      }
+      const logits = await tailLogits(x, n);
+      for (let i = 0; i < n; i++) {
+        let best = 0;
+        for (let k = 1; k < classes; k++) if (logits[i * classes + k]! > logits[i * classes + best]!) best = k;
+        if (best === target) hits++;
+      }
+      const r = await tail.gradients({ nchw: x, nhwc: toNhwc(x, n, c, h, w), labels: new Int32Array(n).fill(target), n }, new Map());
+      const g = r.grads.get(INPUT_GRADIENT)!;
+      gMask.fill(cost);
+      gPattern.fill(0);
+      for (let i = 0; i < n; i++) for (let k = 0; k < c; k++) {
+        const base = i * size + k * hw, src = (from + i) * size + k * hw;
+        let dm = 0, dp = 0;
+        for (let p = 0; p < hw; p++) {
+          dm += g[base + p]! * (pattern[k]! - f.features[src + p]!);
+          dp += g[base + p]!;
+        }
+        gMask[k] += dm;
+        gPattern[k] += dp * mask[k]!;
+      }
+      let l1 = 0;
+      for (let k = 0; k < c; k++) {
+        l1 += mask[k]!;
+        const t = Math.tanh(maskRaw[k]!);
+        gMask[k] *= (1 - t * t) / (2 + EPS);
+      }
+      l1Sum += l1;
+      batches++;
+      adam.update('mask', maskRaw, gMask, cfg.lr);
+      adam.update('pattern', pattern, gPattern, cfg.lr);
+      refresh();
+    }
+    const success = hits / f.n, l1 = l1Sum / batches;
+    if (success >= cfg.successThreshold && l1 < (best?.l1 ?? Infinity)) best = { mask: mask.slice(), l1 };
+    if (schedule.afterEpoch(success, best?.l1)) {
+      epoch++;
+      break;
+    }
+  }
+  const kept = best?.mask ?? mask.slice();
+  return { target, mask: kept, score: kept.reduce((a, v) => a + v, 0), reached: !!best, epochs: epoch };
+}
