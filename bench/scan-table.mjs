@@ -9,7 +9,7 @@ const runs = readdirSync(DIR).filter((f) => f.endsWith('.json')).map((f) => JSON
 const machines = [...new Set(runs.map((r) => `${r.machine.cpu}, ${r.machine.avx512 ? 'AVX-512' : 'no AVX-512'}, ${r.machine.cores} cores`))];
 const idx = (k) => k.anomaly_index.toFixed(2);
 const lines = [
-  `Machine${machines.length > 1 ? 's' : ''}: ${machines.join('; ')}. \`nad-onnx scan\` on 1,000 of the 2,500 clean CIFAR-10 images (\`--ratio 0.05\`), target of every attack fixture = class 0. Budget: default = 20 epochs per class (31 Adam steps each) with the early stop; double = 40. Neural Cleanse: class 0's anomaly index and mask L1 beside the median's; second signal: the channel mask after the deepest tap (class 0's index, channels needed against the median).`,
+  `Machine${machines.length > 1 ? 's' : ''}: ${machines.join('; ')}. \`nad-onnx scan\` on 1,000 of the 2,500 clean CIFAR-10 images (\`--ratio 0.05\`), target of every attack fixture = class 0. Budget: default = 20 epochs per class (32 Adam steps of batch 32 each) with the early stop; double = 40. Neural Cleanse: class 0's anomaly index and mask L1 beside the median's; second signal: the channel mask after the deepest tap (class 0's index, channels needed against the median).`,
   '',
   '| model | budget | flagged (NC) | class 0: index, mask L1 (median) | max index | flagged (feature) | class 0: feature index, channels (median) | seconds |',
   '| --- | --- | --- | --- | --- | --- | --- | --- |',

@@ -50,7 +50,7 @@ describe('Neural Cleanse optimisation against a PyTorch recording (fixtures/make
     const source = loadModel(modelPath('wrn16_1_nad'));
     const model = new TrainableModel(source);
     const d = fmnist('train', 128);
-    const engine = await createEngine(model, new ParameterStore(model), { terms: [crossEntropyTerm(10)], input: true, params: false, batchNorm: 'eval' }, { choice: 'onnxruntime' });
+    const engine = await createEngine(model, new ParameterStore(model), { terms: [crossEntropyTerm(10)], input: true, params: false, batchNorm: 'eval', logits: true }, { choice: 'onnxruntime' });
     const logits = await FrozenModel.create(source.bytes, 'wrn16_1_nad', [model.graph.outputs[0]!.name]);
     const history: { success: number; l1: number; cost: number }[] = [];
     const r = await reverseTrigger(engine, logits, { nchw: nhwcToNchw(d.x, 128, d.h, d.w, d.c), labels: d.y, n: 128, c: d.c, h: d.h, w: d.w }, 0, 10,

@@ -73,7 +73,7 @@ export class OrtEngine implements TrainingEngine {
       const m = n * st.perImage, unbias = m / Math.max(1, m - 1);
       return { meanParam: st.meanParam, varParam: st.varParam, momentum: st.momentum, mean: out[st.meanOutput]!.data as Float32Array, varUnbiased: bv.map((v) => v * unbias) };
     });
-    return { total: scalar(g.lossOutput), terms, grads, stats };
+    return { total: scalar(g.lossOutput), terms, grads, stats, ...(g.logitsOutput ? { logits: out[g.logitsOutput]!.data as Float32Array } : {}) };
   }
 
   /** Ends profiling (if on): onnxruntime writes the profile file. */

@@ -39,6 +39,8 @@ export interface GraphSpec {
    * with gradients: scale' = scale * (mask + noise_w), shift' = shift * (1 + noise_b) (ANP's parametrisation).
    */
   masks?: boolean;
+  /** Also output the logits. */
+  logits?: boolean;
 }
 
 /** The mask and noise inputs of one BatchNorm (GraphSpec.masks). */
@@ -73,6 +75,8 @@ export interface TrainingGraph {
   gradientOutputs: Map<string, string>;
   batchStats: BatchStatOutput[];
   lossOutput: string;
+  /** With GraphSpec.logits: the model's logits as an output. */
+  logitsOutput?: string;
   /** One output per term, in the spec's order (unweighted). */
   termOutputs: string[];
   /** With GraphSpec.masks: per BatchNorm, its mask and noise inputs (their gradients are outputs too). */
@@ -329,7 +333,8 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): Trai
     ...dropoutInputs.map((d) => vi(d.input, ['N', ...d.dims])),
     ...parameterInputs.map((p) => vi(p, shapeOf(p))),
   ];
-  const outputs = ['loss#total', ...termOutputs, ...gradientOutputs.values(), ...stats.flatMap((s) => [s.meanOutput, s.varOutput])].map((o) => vi(o));
+  if (spec.logits) b.node('Identity', [logits], {}, ['logits#out']);
+  const outputs = ['loss#total', ...(spec.logits ? ['logits#out'] : []), ...termOutputs, ...gradientOutputs.values(), ...stats.flatMap((s) => [s.meanOutput, s.varOutput])].map((o) => vi(o));
   const proto = onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'nad-onnx training graph',
@@ -344,6 +349,7 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): Trai
     gradientOutputs,
     batchStats: stats,
     lossOutput: 'loss#total',
+    ...(spec.logits ? { logitsOutput: 'logits#out' } : {}),
     termOutputs,
     maskInputs,
     dropoutInputs,

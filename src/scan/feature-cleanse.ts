@@ -15,7 +15,7 @@
 import type { TrainingEngine } from '../training/engine.js';
 import { INPUT_GRADIENT } from '../training/engine.js';
 import { Adam } from '../training/optimizers/adam.js';
-import { CostSchedule, type NeuralCleanseConfig } from './neural-cleanse.js';
+import { CostSchedule, countHits, type NeuralCleanseConfig } from './neural-cleanse.js';
 
 const EPS = 1e-7;
 const squash = (raw: number) => Math.tanh(raw) / (2 + EPS) + 0.5;
@@ -47,7 +47,7 @@ function toNhwc(nchw: Float32Array, n: number, c: number, h: number, w: number):
 }
 
 export async function reverseFeatureTrigger(
-  tail: TrainingEngine, tailLogits: (x: Float32Array, n: number) => Promise<Float32Array>, f: FeatureImages, target: number, classes: number, cfg: NeuralCleanseConfig,
+  tail: TrainingEngine, f: FeatureImages, target: number, classes: number, cfg: NeuralCleanseConfig,
 ): Promise<FeatureTrigger> {
   const { c, h, w } = f;
   const hw = h * w, size = c * hw;
@@ -82,13 +82,8 @@ export async function reverseFeatureTrigger(
         const m = mask[k]!, pk = pattern[k]!, base = i * size + k * hw, src = (from + i) * size + k * hw;
         for (let p = 0; p < hw; p++) x[base + p] = (1 - m) * f.features[src + p]! + m * pk;
       }
-      const logits = await tailLogits(x, n);
-      for (let i = 0; i < n; i++) {
-        let best = 0;
-        for (let k = 1; k < classes; k++) if (logits[i * classes + k]! > logits[i * classes + best]!) best = k;
-        if (best === target) hits++;
-      }
       const r = await tail.gradients({ nchw: x, nhwc: toNhwc(x, n, c, h, w), labels: new Int32Array(n).fill(target), n }, new Map());
+      hits += countHits(r.logits!, n, classes, target);
       const g = r.grads.get(INPUT_GRADIENT)!;
       gMask.fill(cost);
       gPattern.fill(0);

@@ -7,7 +7,7 @@
  *   loss = mean cross-entropy(model(x'), target) + cost * |m|_1,  Adam (lr 0.1, betas 0.5 / 0.9) on a and b.
  *
  * The gradient of the cross-entropy with respect to x' comes from the training engine (input gradients,
- * BatchNorm in eval mode); the chain rule to a and b is done here. Once per epoch (one pass over the scan
+ * BatchNorm in eval mode, and the pass's logits for the batch's success); the chain rule to a and b is done here. Once per epoch (one pass over the scan
  * images in a fixed seeded order): the mask is kept as the best when the epoch's attack success reaches the
  * threshold with a smaller mean |m|_1 than before; the cost rises x2 after `patience` epochs at or above the
  * threshold and falls by 2^1.5 after `patience` below; the run stops early once the cost has moved both ways
@@ -139,6 +139,18 @@ function toNhwc(nchw: Float32Array, n: number, c: number, h: number, w: number):
   return out;
 }
 
+/** How many rows of N x classes logits pick `target` (ties: the first index, as argmax). */
+export function countHits(logits: Float32Array, n: number, classes: number, target: number, keep?: (i: number) => boolean): number {
+  let hit = 0;
+  for (let i = 0; i < n; i++) {
+    if (keep && !keep(i)) continue;
+    let best = 0;
+    for (let k = 1; k < classes; k++) if (logits[i * classes + k]! > logits[i * classes + best]!) best = k;
+    if (best === target) hit++;
+  }
+  return hit;
+}
+
 /** Fraction of a batch the model assigns to `target`. */
 async function successOf(model: FrozenModel, x: Float32Array, dims: number[], target: number, classes: number, keep?: (i: number) => boolean): Promise<[number, number]> {
   const [logits] = await model.run(x, dims);
@@ -154,6 +166,7 @@ async function successOf(model: FrozenModel, x: Float32Array, dims: number[], ta
   return [hit, count];
 }
 
+/** `engine`: made with { input: true, params: false, batchNorm: 'eval', logits: true } and a cross-entropy term. */
 export async function reverseTrigger(
   engine: TrainingEngine, logitsModel: FrozenModel, img: ScanImages, target: number, classes: number, cfg: NeuralCleanseConfig,
   onEpoch?: (epoch: number, success: number, l1: number, cost: number) => void,
@@ -179,11 +192,12 @@ export async function reverseTrigger(
     for (let from = 0; from < img.n; from += cfg.batch) {
       const n = Math.min(cfg.batch, img.n - from);
       const x = blend(img, from, n, mask, pattern);
-      const [hit] = await successOf(logitsModel, x, [n, c, h, w], target, classes);
-      hits += hit;
-      seen += n;
       const batch: Batch = { nchw: x, nhwc: toNhwc(x, n, c, h, w), labels: new Int32Array(n).fill(target), n };
+      // The engine's pass also gives the logits: the batch's success before this update.
       const r = await engine.gradients(batch, new Map());
+      if (!r.logits) throw new Error('reverseTrigger: the engine must return logits (GradientSpec.logits)');
+      hits += countHits(r.logits, n, classes, target);
+      seen += n;
       const g = r.grads.get(INPUT_GRADIENT)!;
       // dL/dm = sum over images and channels of g * (p - x) / std + cost; dL/dp = sum over images of g * m / std.
       gMask.fill(cost);

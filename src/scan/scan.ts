@@ -106,7 +106,7 @@ export async function scanModel(source: LoadedModel, data: Dataset, s: ScanSetti
   });
   const img: ScanImages = { nchw, labels, n: data.n, c, h, w, mean: s.mean, std: s.std };
   const store = new ParameterStore(model);
-  const engine = await createEngine(model, store, { terms: [crossEntropyTerm(classes)], input: true, params: false, batchNorm: 'eval' },
+  const engine = await createEngine(model, store, { terms: [crossEntropyTerm(classes)], input: true, params: false, batchNorm: 'eval', logits: true },
     { choice: s.engine ?? 'auto', method: 'scan', onLog: s.log });
   const logits = await FrozenModel.create(source.bytes, source.path, [model.graph.outputs[0]!.name]);
   const triggers: ReversedTrigger[] = [];
@@ -185,20 +185,17 @@ async function featureSignal(
   }
   const tailSource = modelFromBytes(tail.bytes, `${source.path} (after ${tail.tap.name})`);
   const tailModel = new TrainableModel(tailSource);
-  const engine = await createEngine(tailModel, new ParameterStore(tailModel), { terms: [crossEntropyTerm(classes)], input: true, params: false, batchNorm: 'eval' },
+  const engine = await createEngine(tailModel, new ParameterStore(tailModel), { terms: [crossEntropyTerm(classes)], input: true, params: false, batchNorm: 'eval', logits: true },
     { choice: engineChoice ?? 'auto', method: 'scan', onLog: log });
-  const tailLogits = await FrozenModel.create(tail.bytes, tailSource.path, [tailModel.graph.outputs[0]!.name]);
   const scores: number[] = [];
   try {
     for (let t = 0; t < classes; t++) {
-      const r = await reverseFeatureTrigger(engine, async (x, n) => (await tailLogits.run(x, [n, c, h, w]))[0]!,
-        { features, labels: img.labels, n: img.n, c, h, w }, t, classes, cfg);
+      const r = await reverseFeatureTrigger(engine, { features, labels: img.labels, n: img.n, c, h, w }, t, classes, cfg);
       scores.push(r.score);
       log?.(`class ${t}: feature-space mask ${r.score.toFixed(1)} of ${c} channels${r.reached ? '' : ' (never reached the success threshold)'}`);
     }
   } finally {
     await engine.dispose();
-    await tailLogits.release();
     tailModel.dispose();
   }
   const a = anomalyIndices(scores);

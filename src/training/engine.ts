@@ -33,6 +33,8 @@ export interface GradientSpec {
   batchNorm?: 'train' | 'eval';
   /** Per-channel masks and multiplicative noise on every BatchNorm, with gradients (see TrainingEngine.masks). */
   masks?: boolean;
+  /** Also return the logits of the pass (StepResult.logits), e.g. to count a batch's predictions without a second forward pass. */
+  logits?: boolean;
 }
 
 /** PyTorch's model.train() turns on batch statistics and Dropout together; model.eval() turns off both. */
@@ -69,6 +71,8 @@ export interface StepResult {
   grads: Map<string, Float32Array>;
   /** Empty in 'eval' BatchNorm mode. */
   stats: BatchStat[];
+  /** With GradientSpec.logits: N x classes. */
+  logits?: Float32Array;
 }
 
 export interface TrainingEngine {

@@ -68,6 +68,7 @@ export class TfjsEngine implements TrainingEngine {
     const byVar = new Map([...m.params.values()].map((p) => [p.variable.name, p]));
     const termValues: tf.Scalar[] = [];
     let stats: StepResult['stats'] = [];
+    let logits: Float32Array | undefined;
     try {
       const { value, grads } = tf.variableGrads(() => {
         const r = m.runner.run(x, { training: true, capture: this.capture, dropoutMasks });
@@ -77,6 +78,7 @@ export class TfjsEngine implements TrainingEngine {
           u.batchVarUnbiased.dispose();
           return s;
         });
+        if (this.spec.logits) logits = new Float32Array(r.outputs[0]!.t.dataSync());
         const ctx: TermContext<tf.Tensor> = {
           ops: tfjsOps, logits: r.outputs[0]!.t,
           tensor: (name) => {
@@ -107,7 +109,7 @@ export class TfjsEngine implements TrainingEngine {
       value.dispose();
       const terms: Record<string, number> = {};
       this.spec.terms.forEach((t, i) => (terms[t.name] = termValues[i]!.dataSync()[0]!));
-      return { total, terms, grads: out, stats };
+      return { total, terms, grads: out, stats, ...(logits ? { logits } : {}) };
     } finally {
       termValues.forEach((t) => t.dispose());
       held.forEach((t) => t.dispose());
