@@ -52,7 +52,7 @@ export function checkScanOptions(o: Pick<ScanOptions, 'ratio' | 'maxImages' | 't
 }
 
 export function scanView(title: string, r: ScanResult, shape: { c: number; h: number; w: number }): ScanView {
-  return { title, classes: r.classes, flagged: r.flagged, threshold: r.threshold, triggers: r.triggers, shape };
+  return { title, classes: r.classes, flagged: r.flagged, threshold: r.threshold, triggers: r.triggers, shape, secondary: r.secondary };
 }
 
 export async function scan(o: ScanOptions): Promise<ScanResult> {

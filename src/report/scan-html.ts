@@ -7,7 +7,9 @@ import { pngDataUri } from './png.js';
 
 export interface ScanView {
   title: string;
-  classes: { label: number; name?: string; mask_l1: number; anomaly_index: number; trigger_success: number }[];
+  classes: { label: number; name?: string; mask_l1: number; anomaly_index: number; trigger_success: number; reached: boolean }[];
+  /** The feature-space signal, when the scan has one. */
+  secondary?: { tap: string; flagged: number[]; classes: { label: number; score: number }[]; channels_l1: number[] };
   flagged: number[];
   threshold: number;
   /** Per label: mask H x W and pattern C x H x W in [0, 1]. */
@@ -37,10 +39,14 @@ export async function scanSection(v: ScanView): Promise<string> {
   for (const label of order) {
     const k = v.classes[label]!, t = v.triggers[label];
     const pics = t ? `<td><img src="${await maskImage(t.mask, h, w)}" alt="mask of class ${label}"></td><td><img src="${await triggerImage(t.mask, t.pattern, c, h, w)}" alt="trigger of class ${label}"></td>` : '<td>–</td><td>–</td>';
-    rows.push(`<tr${flagged.has(label) ? ' style="background:#fde8e8"' : ''}><td>${label}${k.name ? ` (${esc(k.name)})` : ''}</td><td>${k.mask_l1.toFixed(1)}</td><td>${k.anomaly_index.toFixed(2)}</td><td>${(100 * k.trigger_success).toFixed(1)} %</td><td>${flagged.has(label) ? 'flagged' : ''}</td>${pics}</tr>`);
+    rows.push(`<tr${flagged.has(label) ? ' style="background:#fde8e8"' : ''}><td>${label}${k.name ? ` (${esc(k.name)})` : ''}</td><td>${k.mask_l1.toFixed(1)}</td><td>${k.anomaly_index.toFixed(2)}</td><td>${(100 * k.trigger_success).toFixed(1)} %${k.reached ? '' : ' (threshold not reached)'}</td><td>${flagged.has(label) ? 'flagged' : ''}</td>${pics}</tr>`);
   }
   const verdict = v.flagged.length ? `flagged: ${v.flagged.map((l) => `class ${l}`).join(', ')} (anomaly index above ${v.threshold})` : `nothing flagged (no anomaly index above ${v.threshold})`;
-  return `<h2>${esc(v.title)}</h2><p>${verdict}</p>
+  const f = v.secondary;
+  const second = f
+    ? `<p>Feature-space signal (the fewest channels after ${esc(f.tap)} that send the features to a class): ${f.flagged.length ? `flagged ${f.flagged.map((l) => `class ${l}`).join(', ')}` : 'nothing flagged'}; channels per class ${f.channels_l1.map((x, l) => `${l}: ${x.toFixed(1)}`).join(', ')}.</p>`
+    : '';
+  return `<h2>${esc(v.title)}</h2><p>${verdict}</p>${second}
 <table><tr><th>class</th><th>mask L1</th><th>anomaly index</th><th>trigger success</th><th></th><th>mask</th><th>mask × pattern</th></tr>
 ${rows.join('\n')}</table>`;
 }
