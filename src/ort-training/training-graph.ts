@@ -12,7 +12,7 @@ import { intValues } from '../import/tensor-data.js';
 import type { TrainableModel } from '../import/trainable-model.js';
 import { onnx, type NodeProto } from '../onnx/onnx-schema.js';
 import type { LossTerm, TermInput } from '../training/loss/loss-term.js';
-import { trainsDropout } from '../training/engine.js';
+import { trainsDropout, type GradientSpec } from '../training/engine.js';
 import { GraphBuilder } from './graph-builder.js';
 import { emitEvalBatchNorm, emitTrainBatchNorm, type TrainBatchNorm } from './gradients/batch-normalization.js';
 import { convFilterGradient, convGeometry, convInputGradient } from './gradients/conv.js';
@@ -24,24 +24,8 @@ import { OnnxTensorOps } from './onnx-tensor-ops.js';
 /** The opset the generated graph declares: ScatterElements' reduction needs 16; 17 keeps ReduceMean's axes attribute. */
 const MIN_TRAINING_OPSET = 17;
 
-/** What a training graph computes. */
-export interface GraphSpec {
-  /** The loss: sum of weight x term. */
-  terms: LossTerm[];
-  /** Gradients with respect to the trainable parameters (default true). */
-  params?: boolean;
-  /** Also the gradient with respect to the image input (PGD, trigger reverse-engineering). */
-  input?: boolean;
-  /** BatchNorm: batch statistics and running-statistics outputs ('train', default) or the running statistics ('eval'). */
-  batchNorm?: 'train' | 'eval';
-  /**
-   * Per-channel masks and multiplicative noise on every BatchNorm (restored ones included), as graph inputs
-   * with gradients: scale' = scale * (mask + noise_w), shift' = shift * (1 + noise_b) (ANP's parametrisation).
-   */
-  masks?: boolean;
-  /** Also output the logits. */
-  logits?: boolean;
-}
+/** What a training graph computes: an engine's gradient spec (terms, parameters and/or input, BatchNorm mode, masks, logits). */
+export type GraphSpec = GradientSpec;
 
 /** The mask and noise inputs of one BatchNorm (GraphSpec.masks). */
 export interface MaskInput {
