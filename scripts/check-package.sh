@@ -39,7 +39,7 @@ await check('nad-onnx inspect --json on a committed fixture: its input and three
 const lib = await import('nad-onnx');
 await check('import("nad-onnx") exports exactly the documented API', () => {
   const names = Object.keys(lib).sort().join(',');
-  assert(names === 'BadInputError,ExitCode,GateError,GateRejection,METHODS,NadError,clean,evaluate,inspect', names);
+  assert(names === 'BadInputError,ExitCode,GateError,GateRejection,METHODS,NadError,clean,evaluate,inspect,scan', names);
 });
 await check('library inspect gives the taps', async () => {
   const r = await lib.inspect(join(root, 'fixtures/models/wrn16_1_nad.onnx'));

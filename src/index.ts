@@ -6,6 +6,8 @@ export { clean, GateRejection, type CleanOptions } from './clean.js';
 export type { CleanReport } from './report/clean-report.js';
 export { evaluate, type EvaluateOptions } from './evaluate.js';
 export { inspect, type InspectResult, type InspectOptions } from './inspect.js';
+export { scan, type ScanOptions } from './run-scan.js';
+export type { ScanResult, ScanJson, ScanClass, SecondarySignal } from './scan/scan.js';
 export { METHODS, type MethodName, type MethodOptions } from './defences/method-options.js';
 export type { Metrics } from './verify/metrics.js';
 export type { EpochProgress } from './progress.js';
