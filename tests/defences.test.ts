@@ -116,3 +116,42 @@ describe('methods share one pipeline', () => {
     expect(readFileSync(out).equals(readFileSync(reference))).toBe(true);
   });
 });
+
+describe('anp: pruning is written into the original graph', () => {
+  it('a pruned channel\'s BatchNorm scale is 0 (shift kept); a restored BatchNorm folds back as zero conv weights; the count matches the report', async () => {
+    const { loadModel } = await import('../src/import/load-model.js');
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { cli } = await import('./helpers/cli.js');
+    const { modelPath, FIXTURES } = await import('./helpers/fixtures.js');
+    for (const name of ['wrn16_1_unfused', 'wrn16_1_nad']) {
+      const dir = mkdtempSync(join(tmpdir(), 'nad-anp-'));
+      const out = join(dir, 'anp.onnx');
+      const r = await cli(['clean', modelPath(name), '--data', join(FIXTURES, 'data', 'fmnist-clean'), '--ratio', '0.5', '--method', 'anp', '--anp-iterations', '4',
+        '--batch', '32', '--prune-threshold', '0.995', '--no-baseline', '--out', out, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const rep = JSON.parse(r.stdout);
+      expect(rep.method).toBe('anp');
+      const pruned = rep.parameters.pruned_channels as number;
+      expect(pruned).toBeGreaterThan(0);
+      expect(pruned).toBeLessThan(rep.parameters.batchnorm_channels);
+      const before = loadModel(modelPath(name)), after = loadModel(out);
+      let zeroScales = 0, zeroRows = 0, shiftsKept = true;
+      for (const n of before.proto.graph!.node!) {
+        if (n.opType === 'BatchNormalization') {
+          const s0 = before.initializers.get(n.input![1]!)!.data as Float32Array, s1 = after.initializers.get(n.input![1]!)!.data as Float32Array;
+          const b0 = before.initializers.get(n.input![2]!)!.data as Float32Array, b1 = after.initializers.get(n.input![2]!)!.data as Float32Array;
+          s1.forEach((v, k) => { if (v === 0 && s0[k] !== 0) { zeroScales++; if (b1[k] !== b0[k]) shiftsKept = false; } });
+        }
+        if (n.opType === 'Conv' && n.input![2] && name === 'wrn16_1_nad') {
+          const w1 = after.initializers.get(n.input![1]!)!;
+          const per = w1.data.length / w1.dims[0]!;
+          for (let o = 0; o < w1.dims[0]!; o++) if ((w1.data as Float32Array).subarray(o * per, (o + 1) * per).every((v) => v === 0)) zeroRows++;
+        }
+      }
+      expect(shiftsKept).toBe(true);
+      expect(zeroScales + zeroRows, name).toBe(pruned);
+    }
+  }, 600_000);
+});

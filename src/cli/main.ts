@@ -112,6 +112,13 @@ program
   .option('--rho <rho>', 'ft-sam: neighbourhood size of adaptive SAM (default 2)', num('--rho'))
   .option('--label-smoothing <eps>', 'ft-sam: label smoothing (default 0.1)', num('--label-smoothing'))
   .option('--alpha <a>', 'fst: weight of the inner product with the original final layer (default 0.2)', num('--alpha'))
+  .option('--anp-eps <e>', 'anp: bound of the multiplicative noise on BatchNorm channels (default 0.4)', num('--anp-eps'))
+  .option('--anp-steps <n>', 'anp: noise ascent steps per batch (default 1)', num('--anp-steps', true))
+  .option('--anp-alpha <a>', 'anp: weight of the clean loss against the perturbed one (default 0.2)', num('--anp-alpha'))
+  .option('--mask-lr <lr>', 'anp: learning rate of the channel masks (default 0.2)', num('--mask-lr'))
+  .option('--anp-iterations <n>', 'anp: mask updates, one batch each (default 2000)', num('--anp-iterations', true))
+  .option('--prune-threshold <t>', 'anp: prune channels whose mask is at or below this (default 0.2)', num('--prune-threshold'))
+  .option('--prune-by <rule>', 'anp: clean-acc:<points> prunes the most that keeps accuracy on a held-back 10 % of --data within <points>')
   .option('--ratio <fraction>', 'use a seeded random fraction of --data', num('--ratio'))
   .option('--mean <r,g,b>', 'per-channel mean the model was trained with', numberList('--mean'))
   .option('--std <r,g,b>', 'per-channel std the model was trained with', numberList('--std'))
@@ -149,6 +156,9 @@ program
         attention: o.attention as 'sum' | 'pow' | 'mean-pow' | undefined, lr: o.lr as number | undefined, lrDropEpoch: o.lrDropEpoch as number | undefined,
         batch: o.batch as number | undefined, momentum: o.momentum as number | undefined, weightDecay: o.weightDecay as number | undefined,
         rho: o.rho as number | undefined, labelSmoothing: o.labelSmoothing as number | undefined, alpha: o.alpha as number | undefined, baseline: o.baseline as boolean,
+        anpEps: o.anpEps as number | undefined, anpSteps: o.anpSteps as number | undefined, anpAlpha: o.anpAlpha as number | undefined,
+        maskLr: o.maskLr as number | undefined, anpIterations: o.anpIterations as number | undefined, pruneThreshold: o.pruneThreshold as number | undefined,
+        pruneBy: o.pruneBy as string | undefined,
         ratio: o.ratio as number | undefined, mean: o.mean as number[] | undefined, std: o.std as number[] | undefined, taps,
         seed: o.seed as number, backend: o.backend as (typeof BACKENDS)[number], device: o.device as DeviceChoice,
         engine: o.engine === 'auto' ? undefined : (o.engine as EngineChoice), maxAccDrop: o.maxAccDrop as number | undefined,

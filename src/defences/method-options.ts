@@ -4,7 +4,7 @@
  */
 import type { AttentionKind } from '../training/attention.js';
 
-export const METHODS = ['nad', 'ft', 'ft-sam', 'fst'] as const;
+export const METHODS = ['nad', 'ft', 'ft-sam', 'fst', 'anp'] as const;
 export type MethodName = (typeof METHODS)[number];
 
 export interface MethodOptions {
@@ -32,6 +32,16 @@ export interface MethodOptions {
   alpha?: number;
   /** Methods other than NAD: also run plain fine-tuning as the baseline (default true). */
   baseline?: boolean;
+  /** ANP: noise bound, noise steps, weight of the clean loss, the masks' learning rate, mask updates. */
+  anpEps?: number;
+  anpSteps?: number;
+  anpAlpha?: number;
+  maskLr?: number;
+  anpIterations?: number;
+  /** ANP: prune channels whose mask is at or below this (default 0.2) ... */
+  pruneThreshold?: number;
+  /** ... or by clean-acc:<points> on a held-back 10 % of --data. */
+  pruneBy?: string;
 }
 
 /** The command-line spelling of each option, for messages. */
@@ -39,6 +49,8 @@ export const FLAG: Record<keyof MethodOptions, string> = {
   method: '--method', teacherMethod: '--teacher-method', teacher: '--teacher', teacherEpochs: '--teacher-epochs', epochs: '--epochs',
   betas: '--betas', p: '--p', attention: '--attention', lr: '--lr', lrDropEpoch: '--lr-drop-epoch', batch: '--batch', momentum: '--momentum',
   weightDecay: '--weight-decay', rho: '--rho', labelSmoothing: '--label-smoothing', alpha: '--alpha', baseline: '--no-baseline',
+  anpEps: '--anp-eps', anpSteps: '--anp-steps', anpAlpha: '--anp-alpha', maskLr: '--mask-lr', anpIterations: '--anp-iterations',
+  pruneThreshold: '--prune-threshold', pruneBy: '--prune-by',
 };
 
 /** Options every method reads. */

@@ -3,8 +3,9 @@ import { BadInputError } from '../errors.js';
 import type { Defence } from './defence.js';
 import { nad } from './nad.js';
 import { TEACHER_METHODS } from './teacher-methods.js';
+import { anp } from './anp.js';
 
-export const DEFENCES: readonly Defence[] = [nad as Defence, ...TEACHER_METHODS];
+export const DEFENCES: readonly Defence[] = [nad as Defence, ...TEACHER_METHODS, anp as Defence];
 
 export function defenceNamed(name: string): Defence {
   const d = DEFENCES.find((x) => x.name === name);

@@ -1,0 +1,211 @@
+/**
+ * `anp`: Adversarial Neuron Pruning (Wu & Wang, NeurIPS 2021; the authors' optimize_mask_cifar.py and
+ * prune_neuron_cifar.py). Every BatchNorm channel (restored ones included) gets a mask m in [0, 1] on its
+ * scale and multiplicative noise on scale and shift: scale * (m + d), shift * (1 + x). Per batch (sampled
+ * with replacement, crop + flip, BatchNorm on batch statistics as the authors' model.train()):
+ *   - the noise starts uniform in [-eps, eps] and takes `steps` sign-gradient ascent steps of eps / steps on
+ *     the cross-entropy (unclipped, as the authors' code);
+ *   - the masks take one SGD step (momentum 0.9) on alpha * CE(clean) + (1 - alpha) * CE(perturbed), then are
+ *     clipped to [0, 1].
+ * Then channels are pruned: those with m <= --prune-threshold (default 0.2), or by --prune-by
+ * clean-acc:<points>, the largest threshold (in steps of 0.05) whose accuracy on a held-back 10 % of --data
+ * stays within that many points of the unpruned model's (never the triggered data). A pruned channel's
+ * BatchNorm scale becomes 0 and its shift stays; a restored BatchNorm folds back into its conv as zero
+ * weights with the shift as the bias. The graph stays the same.
+ */
+import * as tf from '../tf.js';
+import { augmentBatch, normalizeBatch } from '../data/augment.js';
+import { selectRows, type Dataset } from '../data/dataset.js';
+import { Rng, subsetIndices } from '../data/random.js';
+import { BadInputError } from '../errors.js';
+import { resolveInitializer } from '../import/parameters.js';
+import { TrainableModel } from '../import/trainable-model.js';
+import { createEngine } from '../training/create-engine.js';
+import type { Batch, BatchNormMask } from '../training/engine.js';
+import type { EpochLoss } from '../training/epoch-loop.js';
+import { crossEntropyTerm } from '../training/loss/cross-entropy.js';
+import { ParameterStore } from '../training/parameter-store.js';
+import { nhwcToNchw } from '../verify/onnx-runtime.js';
+import { checkCommon, nonNegative } from './checks.js';
+import type { Defence, DefenceContext, TrainedCopy } from './defence.js';
+import { CROP_FLIP } from './ft-sam.js';
+import type { MethodOptions } from './method-options.js';
+
+export type PruneRule = { kind: 'threshold'; threshold: number } | { kind: 'clean-acc'; points: number };
+
+export interface AnpOptions {
+  iterations: number;
+  batch: number;
+  eps: number;
+  steps: number;
+  alpha: number;
+  maskLr: number;
+  prune: PruneRule;
+}
+
+/** --prune-by clean-acc:<points>. */
+export function parsePruneBy(v: string): PruneRule {
+  const m = /^clean-acc:([0-9.]+)$/.exec(v);
+  if (!m || !(Number(m[1]) >= 0)) throw new BadInputError(`--prune-by: expected clean-acc:<points>, e.g. clean-acc:2 (got '${v}')`);
+  return { kind: 'clean-acc', points: Number(m[1]) };
+}
+
+/** The parameter each mask scales: a BatchNormalization's scale initializer, or a restored BatchNorm's gamma. */
+function scaleParameter(model: TrainableModel, m: BatchNormMask): string {
+  const restored = model.runner.restored.get(m.node);
+  if (restored) return restored.gammaName;
+  const node = model.graph.nodes.find((n) => n.name === m.node)!;
+  return resolveInitializer(model.graph, node.inputs[1]!) ?? node.inputs[1]!;
+}
+
+/** Accuracy (%) of the model with the given scale values on a dataset (BatchNorm in eval mode). */
+function accuracyWith(model: TrainableModel, store: ParameterStore, data: Dataset, mean?: number[], std?: number[]): number {
+  store.writeTo(model);
+  let correct = 0;
+  const size = data.h * data.w * data.c;
+  for (let s = 0; s < data.n; s += 256) {
+    const n = Math.min(256, data.n - s);
+    const x = normalizeBatch(data.x.subarray(s * size, (s + n) * size), data.c, mean, std);
+    const pred = tf.tidy(() => model.forward(tf.tensor4d(x, [n, data.h, data.w, data.c]), { training: false }).logits.argMax(1).dataSync());
+    for (let i = 0; i < n; i++) if (pred[i] === data.labels[s + i]) correct++;
+  }
+  return (100 * correct) / Math.max(1, data.n);
+}
+
+interface Pruning {
+  threshold: number;
+  pruned: number;
+  channels: number;
+}
+
+async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: TrainedCopy; pruning: Pruning }> {
+  const model = new TrainableModel(ctx.source, ctx.tapNames);
+  const restored = ctx.restore(model);
+  const store = new ParameterStore(model);
+  const hold = r.prune.kind === 'clean-acc' ? subsetIndices(ctx.data.n, 0.1, ctx.seed + 5) : new Int32Array(0);
+  const held = new Set(hold);
+  const train = hold.length ? selectRows(ctx.data, Int32Array.from({ length: ctx.data.n }, (_, i) => i).filter((i) => !held.has(i))) : ctx.data;
+  const engine = await createEngine(model, store, { terms: [crossEntropyTerm(model.numClasses)], params: false, masks: true, batchNorm: 'train' },
+    { choice: ctx.engine, method: 'anp', onLog: ctx.log, preferTfjs: ctx.preferTfjs });
+  if (engine.masks.length === 0) {
+    await engine.dispose();
+    model.dispose();
+    throw new BadInputError(`--method anp: ${ctx.source.path} has no BatchNorm layer (nor a folded one to restore); ANP masks BatchNorm channels`);
+  }
+  const rng = new Rng(ctx.seed + 2);
+  const masks = new Map(engine.masks.map((m) => [m.mask, new Float32Array(m.channels).fill(1)]));
+  const momentum = new Map(engine.masks.map((m) => [m.mask, new Float32Array(m.channels)]));
+  const size = train.h * train.w * train.c;
+  const losses: EpochLoss[] = [];
+  const round = 500;
+  let t0 = performance.now(), sum = 0, count = 0;
+  ctx.log(`anp: ${r.iterations} iterations of ${r.batch} on ${train.n} images, ${engine.masks.reduce((a, m) => a + m.channels, 0)} BatchNorm channels`);
+  try {
+    for (let it = 0; it < r.iterations; it++) {
+      ctx.signal?.throwIfAborted();
+      const xb = new Float32Array(r.batch * size), yb = new Int32Array(r.batch);
+      for (let i = 0; i < r.batch; i++) {
+        const j = rng.int(train.n);
+        xb.set(train.x.subarray(j * size, (j + 1) * size), i * size);
+        yb[i] = train.labels[j]!;
+      }
+      const nhwc = normalizeBatch(augmentBatch(xb, r.batch, train.h, train.w, train.c, CROP_FLIP, rng), train.c, ctx.mean, ctx.std);
+      const batch: Batch = { nhwc, nchw: nhwcToNchw(nhwc, r.batch, train.h, train.w, train.c), labels: yb, n: r.batch };
+      // Noise: uniform in [-eps, eps], then sign-gradient ascent on the cross-entropy.
+      const values = new Map<string, Float32Array>(masks);
+      for (const m of engine.masks) {
+        for (const name of [m.noiseW, m.noiseB]) values.set(name, Float32Array.from({ length: m.channels }, () => (2 * rng.next() - 1) * r.eps));
+      }
+      for (let s = 0; s < r.steps; s++) {
+        const g = await engine.gradients(batch, values);
+        for (const m of engine.masks) {
+          for (const name of [m.noiseW, m.noiseB]) {
+            const v = values.get(name)!, gr = g.grads.get(name)!;
+            for (let k = 0; k < v.length; k++) v[k] = v[k]! + (r.eps / r.steps) * Math.sign(gr[k]!);
+          }
+        }
+      }
+      const perturbed = await engine.gradients(batch, values);
+      const clean = await engine.gradients(batch, new Map(masks));
+      for (const m of engine.masks) {
+        const w = masks.get(m.mask)!, buf = momentum.get(m.mask)!;
+        const gRob = perturbed.grads.get(m.mask)!, gNat = clean.grads.get(m.mask)!;
+        for (let k = 0; k < w.length; k++) {
+          const g = r.alpha * gNat[k]! + (1 - r.alpha) * gRob[k]!;
+          buf[k] = 0.9 * buf[k]! + g; // torch SGD momentum, no dampening
+          w[k] = Math.min(1, Math.max(0, w[k]! - r.maskLr * buf[k]!));
+        }
+      }
+      sum += r.alpha * clean.total + (1 - r.alpha) * perturbed.total;
+      count++;
+      if ((it + 1) % round === 0 || it + 1 === r.iterations) {
+        const seconds = (performance.now() - t0) / 1000;
+        losses.push({ epoch: losses.length, lr: r.maskLr, loss: sum / count, ce: NaN, at: [], terms: { anp: sum / count }, seconds, images: count * r.batch });
+        ctx.onProgress?.({ phase: 'anp', epoch: losses.length - 1, epochs: Math.ceil(r.iterations / round), done: it + 1, total: r.iterations, loss: sum / count, imagesPerSecond: (count * r.batch) / Math.max(seconds, 1e-9) });
+        t0 = performance.now();
+        sum = 0;
+        count = 0;
+      }
+    }
+  } finally {
+    await engine.dispose();
+  }
+
+  // Prune: scale 0 for the channels whose mask is at or below the threshold.
+  const channels = engine.masks.flatMap((m) => Array.from(masks.get(m.mask)!, (v, k) => ({ param: scaleParameter(model, m), k, v })));
+  const original = new Map(engine.masks.map((m) => [scaleParameter(model, m), store.get(scaleParameter(model, m)).value.slice()]));
+  const pruneAt = (threshold: number) => {
+    for (const [name, v] of original) store.get(name).value.set(v);
+    let n = 0;
+    for (const ch of channels) if (ch.v <= threshold) { store.get(ch.param).value[ch.k] = 0; n++; }
+    return n;
+  };
+  let threshold = r.prune.kind === 'threshold' ? r.prune.threshold : 0;
+  if (r.prune.kind === 'clean-acc') {
+    const heldData = selectRows(ctx.data, hold);
+    pruneAt(-1);
+    const base = accuracyWith(model, store, heldData, ctx.mean, ctx.std);
+    for (let t = 0; t <= 0.9 + 1e-9; t += 0.05) {
+      pruneAt(t);
+      const acc = accuracyWith(model, store, heldData, ctx.mean, ctx.std);
+      ctx.log(`anp: threshold ${t.toFixed(2)}: held-back accuracy ${acc.toFixed(1)} % (unpruned ${base.toFixed(1)} %)`);
+      if (base - acc > r.prune.points) break;
+      threshold = t;
+    }
+  }
+  const pruned = pruneAt(threshold);
+  ctx.log(`anp: pruned ${pruned} of ${channels.length} BatchNorm channels (mask <= ${threshold.toFixed(2)})`);
+  return { copy: { model, store, losses: { anp: losses }, engines: { anp: engine.name }, restored }, pruning: { threshold, pruned, channels: channels.length } };
+}
+
+export const anp: Defence<AnpOptions> = {
+  name: 'anp',
+  summary: 'adversarial neuron pruning (Wu & Wang 2021)',
+  options: ['anpEps', 'anpSteps', 'anpAlpha', 'maskLr', 'anpIterations', 'pruneThreshold', 'pruneBy', 'baseline'],
+  resolve(o: MethodOptions): AnpOptions {
+    checkCommon(o);
+    if (o.epochs !== undefined) throw new BadInputError('--epochs does not apply to --method anp (it runs --anp-iterations mask updates)');
+    if (o.lr !== undefined) throw new BadInputError('--lr does not apply to --method anp (the masks\' learning rate is --mask-lr)');
+    for (const [v, flag] of [[o.anpEps, '--anp-eps'], [o.anpAlpha, '--anp-alpha'], [o.maskLr, '--mask-lr'], [o.pruneThreshold, '--prune-threshold']] as const) nonNegative(v, flag);
+    nonNegative(o.anpSteps, '--anp-steps', true);
+    nonNegative(o.anpIterations, '--anp-iterations', true);
+    if (o.anpAlpha !== undefined && o.anpAlpha > 1) throw new BadInputError(`--anp-alpha: must be in [0, 1] (got ${o.anpAlpha})`);
+    if (o.pruneThreshold !== undefined && o.pruneBy !== undefined) throw new BadInputError('--prune-threshold and --prune-by: give one of them');
+    return {
+      iterations: o.anpIterations ?? 2000, batch: o.batch ?? 128, eps: o.anpEps ?? 0.4, steps: o.anpSteps ?? 1, alpha: o.anpAlpha ?? 0.2,
+      maskLr: o.maskLr ?? 0.2, prune: o.pruneBy !== undefined ? parsePruneBy(o.pruneBy) : { kind: 'threshold', threshold: o.pruneThreshold ?? 0.2 },
+    };
+  },
+  describe: (r) => ({
+    iterations: r.iterations, batch: r.batch, anp_eps: r.eps, anp_steps: r.steps, anp_alpha: r.alpha, mask_lr: r.maskLr, mask_momentum: 0.9,
+    prune: r.prune.kind === 'threshold' ? `mask <= ${r.prune.threshold}` : `clean-acc:${r.prune.points} (held-back 10 % of --data)`,
+    augmentation: 'RandomCrop(pad 4) + HorizontalFlip', batchnorm: 'batch statistics while the masks train',
+  }),
+  provenance: 'adversarial neuron pruning',
+  stateFactor: () => 0,
+  train: async (ctx, r) => (await anpTrain(ctx, r)).copy,
+  async run(ctx, r) {
+    const { copy, pruning } = await anpTrain(ctx, r);
+    return { ...copy, parameters: { ...anp.describe(r), pruned_threshold: pruning.threshold, pruned_channels: pruning.pruned, batchnorm_channels: pruning.channels } };
+  },
+};
