@@ -15,6 +15,7 @@
 import type { TrainingEngine } from '../training/engine.js';
 import { INPUT_GRADIENT } from '../training/engine.js';
 import { Adam } from '../training/optimizers/adam.js';
+import { nchwToNhwc } from '../verify/onnx-runtime.js';
 import { CostSchedule, countHits, type NeuralCleanseConfig } from './neural-cleanse.js';
 
 const EPS = 1e-7;
@@ -38,12 +39,6 @@ export interface FeatureTrigger {
   score: number;
   reached: boolean;
   epochs: number;
-}
-
-function toNhwc(nchw: Float32Array, n: number, c: number, h: number, w: number): Float32Array {
-  const out = new Float32Array(nchw.length), hw = h * w;
-  for (let b = 0; b < n; b++) for (let k = 0; k < c; k++) for (let p = 0; p < hw; p++) out[(b * hw + p) * c + k] = nchw[(b * c + k) * hw + p]!;
-  return out;
 }
 
 export async function reverseFeatureTrigger(
@@ -82,7 +77,7 @@ export async function reverseFeatureTrigger(
         const m = mask[k]!, pk = pattern[k]!, base = i * size + k * hw, src = (from + i) * size + k * hw;
         for (let p = 0; p < hw; p++) x[base + p] = (1 - m) * f.features[src + p]! + m * pk;
       }
-      const r = await tail.gradients({ nchw: x, nhwc: toNhwc(x, n, c, h, w), labels: new Int32Array(n).fill(target), n }, new Map());
+      const r = await tail.gradients({ nchw: x, nhwc: nchwToNhwc(x, n, c, h, w), labels: new Int32Array(n).fill(target), n }, new Map());
       hits += countHits(r.logits!, n, classes, target);
       const g = r.grads.get(INPUT_GRADIENT)!;
       gMask.fill(cost);

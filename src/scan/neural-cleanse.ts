@@ -16,6 +16,7 @@
 import type { Batch, TrainingEngine } from '../training/engine.js';
 import { INPUT_GRADIENT } from '../training/engine.js';
 import { Adam } from '../training/optimizers/adam.js';
+import { nchwToNhwc } from '../verify/onnx-runtime.js';
 import type { FrozenModel } from '../training/frozen-model.js';
 
 export interface NeuralCleanseConfig {
@@ -133,12 +134,6 @@ function blend(img: ScanImages, from: number, n: number, mask: Float32Array, pat
   return out;
 }
 
-function toNhwc(nchw: Float32Array, n: number, c: number, h: number, w: number): Float32Array {
-  const out = new Float32Array(nchw.length), hw = h * w;
-  for (let b = 0; b < n; b++) for (let k = 0; k < c; k++) for (let p = 0; p < hw; p++) out[(b * hw + p) * c + k] = nchw[(b * c + k) * hw + p]!;
-  return out;
-}
-
 /** How many rows of N x classes logits pick `target` (ties: the first index, as argmax). */
 export function countHits(logits: Float32Array, n: number, classes: number, target: number, keep?: (i: number) => boolean): number {
   let hit = 0;
@@ -192,7 +187,7 @@ export async function reverseTrigger(
     for (let from = 0; from < img.n; from += cfg.batch) {
       const n = Math.min(cfg.batch, img.n - from);
       const x = blend(img, from, n, mask, pattern);
-      const batch: Batch = { nchw: x, nhwc: toNhwc(x, n, c, h, w), labels: new Int32Array(n).fill(target), n };
+      const batch: Batch = { nchw: x, nhwc: nchwToNhwc(x, n, c, h, w), labels: new Int32Array(n).fill(target), n };
       // The engine's pass also gives the logits: the batch's success before this update.
       const r = await engine.gradients(batch, new Map());
       if (!r.logits) throw new Error('reverseTrigger: the engine must return logits (GradientSpec.logits)');

@@ -54,6 +54,14 @@ export function nhwcToNchw(src: Float32Array, n: number, h: number, w: number, c
   return out;
 }
 
+/** NCHW batch -> NHWC Float32Array, the layout the tfjs side holds images in. */
+export function nchwToNhwc(src: Float32Array, n: number, c: number, h: number, w: number): Float32Array {
+  const out = new Float32Array(src.length);
+  const hw = h * w;
+  for (let b = 0; b < n; b++) for (let k = 0; k < c; k++) for (let p = 0; p < hw; p++) out[(b * hw + p) * c + k] = src[(b * c + k) * hw + p]!;
+  return out;
+}
+
 /** Runs the model on an NCHW batch and returns the first output (the logits), flat, with its shape. */
 export async function runModel(session: ort.InferenceSession, nchw: Float32Array, dims: number[]): Promise<{ data: Float32Array; dims: readonly number[] }> {
   const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', nchw, dims) };
