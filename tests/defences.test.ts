@@ -17,7 +17,7 @@ const TEST = join(FIXTURES, 'data', 'fmnist-test.npz');
 
 describe('method flags', () => {
   const bad: [string, string[], RegExp][] = [
-    ['an unknown method', ['--method', 'anp2'], /^nad-onnx: --method: unknown method 'anp2' \(choose from nad, ft, ft-sam, fst\)$/],
+    ['an unknown method', ['--method', 'anp2'], /^nad-onnx: --method: unknown method 'anp2' \(choose from nad, ft, ft-sam, fst, anp\)$/],
     ['an FT-SAM flag with NAD', ['--rho', '1'], /^nad-onnx: --rho does not apply to --method nad$/],
     ['an FST flag with FT-SAM', ['--method', 'ft-sam', '--alpha', '0.1'], /^nad-onnx: --alpha does not apply to --method ft-sam$/],
     ['a NAD flag with FST', ['--method', 'fst', '--betas', '1,2,3'], /^nad-onnx: --betas does not apply to --method fst$/],
