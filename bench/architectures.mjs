@@ -44,10 +44,15 @@ for (const name of names) {
 
   const report = join(DIR, `${name}.report.json`);
   const t0 = performance.now();
-  execFileSync('node', ['dist/cli/main.js', 'clean', path, '--data', join(DIR, `train${size}.npz`), '--test', join(DIR, `test${size}.npz`),
-    '--teacher-epochs', '1', '--epochs', '1', '--out', join(DIR, `${name}.clean.onnx`), '--report', report, '--quiet'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  let failure = null;
+  try {
+    execFileSync('node', ['dist/cli/main.js', 'clean', path, '--data', join(DIR, `train${size}.npz`), '--test', join(DIR, `test${size}.npz`),
+      '--teacher-epochs', '1', '--epochs', '1', '--out', join(DIR, `${name}.clean.onnx`), '--report', report, '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    failure = String(e.stderr ?? e.message).trim().split('\n')[0];
+  }
   const seconds = (performance.now() - t0) / 1000;
-  const r = JSON.parse(readFileSync(report, 'utf8'));
+  const r = failure ? {} : JSON.parse(readFileSync(report, 'utf8'));
   const perStep = (phase) => {
     const l = r.losses?.[phase]?.[0];
     return l ? (l.seconds / l.images) * 64 : null;
@@ -55,8 +60,8 @@ for (const name of names) {
   results[name] = {
     machine, input: info.input.shape.slice(1), parameters: info.parameters, ops: Object.keys(info.ops).length,
     taps: info.taps.map((t) => ({ shape: t.shape, rule: t.rule })), inspect_engine: info.engine.name,
-    parity_max_rel: parity, engine: r.engine, teacher_step_s: perStep('teacher'), nad_step_s: perStep('nad'),
-    peak_rss_mb: r.timings?.peak_rss_mb ?? null, clean_seconds: seconds, acc_before: r.before?.acc_all ?? r.before?.acc, acc_after: r.after?.acc_all ?? r.after?.acc,
+    parity_max_rel: parity, engine: r.engine ?? null, teacher_step_s: perStep('teacher'), nad_step_s: perStep('nad'),
+    peak_rss_mb: r.timings?.peak_rss_mb ?? null, clean_seconds: seconds, clean_failure: failure, acc_before: r.before?.acc_all ?? r.before?.acc, acc_after: r.after?.acc_all ?? r.after?.acc,
   };
   console.log(name, JSON.stringify(results[name]));
   mkdirSync('bench/results', { recursive: true });
@@ -69,9 +74,9 @@ const machines = [...new Set(rows.map(([, x]) => `${x.machine.cpu}, ${x.machine.
 const lines = [
   `Machine${machines.length > 1 ? 's' : ''}: ${machines.join('; ')}. Random weights, 10 classes; \`clean\` = NAD with 1 teacher epoch and 1 distillation epoch on 100 CIFAR-10 training images (batch 64), evaluated on 500 test images. Step = seconds per 64 images of that phase's epoch (the first step included). Parity: largest |logit difference| of the imported model against onnxruntime on 8 test images, relative to the largest |logit|.`,
   '',
-  '| architecture | input | parameters | taps (rule) | engine (inspect / clean) | parity | teacher step s | NAD step s | peak RSS MB | clean s |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-  ...rows.map(([name, x]) => `| ${name} | ${x.input.join('×')} | ${x.parameters.toLocaleString('en-US')} | ${x.taps.length} (${[...new Set(x.taps.map((t) => t.rule))].join(', ')}) | ${x.inspect_engine} / ${typeof x.engine === 'string' ? x.engine : Object.values(x.engine ?? {}).join(', ')} | ${x.parity_max_rel.toExponential(1)} | ${f(x.teacher_step_s)} | ${f(x.nad_step_s)} | ${f(x.peak_rss_mb, 0)} | ${f(x.clean_seconds, 0)} |`),
+  '| architecture | input | parameters | taps (rule) | engine (inspect / clean) | parity | teacher step s | NAD step s | peak RSS MB | clean s | clean |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ...rows.map(([name, x]) => `| ${name} | ${x.input.join('×')} | ${x.parameters.toLocaleString('en-US')} | ${x.taps.length} (${[...new Set(x.taps.map((t) => t.rule))].join(', ')}) | ${x.inspect_engine} / ${x.engine ? Object.values(x.engine).join(', ') : '–'} | ${x.parity_max_rel.toExponential(1)} | ${f(x.teacher_step_s)} | ${f(x.nad_step_s)} | ${f(x.peak_rss_mb, 0)} | ${f(x.clean_seconds, 0)} | ${x.clean_failure ? x.clean_failure.replace(/\|/g, '/') : 'ok'} |`),
 ];
 const readme = readFileSync('bench/README.md', 'utf8');
 const start = '<!-- architectures-table -->', end = '<!-- /architectures-table -->';
