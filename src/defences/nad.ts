@@ -122,11 +122,12 @@ export const nad: Defence<NadOptions> = {
           title: 'distillation', optimizer: opt, gradients: { terms },
           extras: async (nchw, dims) => {
             const taps = await frozen.run(nchw, dims);
-            if (taps.some((t) => !t.every(Number.isFinite))) {
+            // Values beyond 1e18 overflow float32 when the attention map squares them, so they count as non-finite here.
+            if (taps.some((t) => !t.every((v) => Number.isFinite(v) && Math.abs(v) < 1e18))) {
               // Finite weights whose forward overflows: the teacher's own training went too far, or a given teacher is damaged.
-              if (r.teacher) throw new BadInputError(`--teacher ${r.teacher}: computes NaN or infinite values at its taps; its weights are damaged`);
+              if (r.teacher) throw new BadInputError(`--teacher ${r.teacher}: computes NaN, infinite or overflowing (above 1e18) values at its taps; its weights are damaged`);
               const what = r.teacherMethod === 'ft' ? 'teacher fine-tuning' : `the teacher's ${r.teacherMethod}`;
-              throw new NadError(`${what} diverged at epoch ${r.teacherEpochs} (its taps are no longer finite after the last update); try a smaller learning rate, e.g. --lr ${r.schedule.lr / 10}`, ExitCode.internal);
+              throw new NadError(`${what} diverged at epoch ${r.teacherEpochs} (its taps are no longer finite, or overflow when squared, after the last update); try a smaller learning rate, e.g. --lr ${r.schedule.lr / 10}`, ExitCode.internal);
             }
             return Object.fromEntries(taps.map((t, k) => [teacherTapInput(k), t]));
           },
