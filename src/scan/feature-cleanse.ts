@@ -16,10 +16,7 @@ import type { TrainingEngine } from '../training/engine.js';
 import { INPUT_GRADIENT } from '../training/engine.js';
 import { Adam } from '../training/optimizers/adam.js';
 import { nchwToNhwc } from '../verify/onnx-runtime.js';
-import { CostSchedule, countHits, type NeuralCleanseConfig } from './neural-cleanse.js';
-
-const EPS = 1e-7;
-const squash = (raw: number) => Math.tanh(raw) / (2 + EPS) + 0.5;
+import { countHits, runSearch, SquashedValues, type NeuralCleanseConfig, type SearchStep } from './neural-cleanse.js';
 
 /** Feature maps of the scan images at the tap, N x C x H x W, with their labels. */
 export interface FeatureImages {
@@ -59,58 +56,37 @@ export async function reverseFeatureTrigger(
     const m = s / (f.n * hw);
     pattern[k] = m + 2 * Math.sqrt(Math.max(0, s2 / (f.n * hw) - m * m));
   }
-  const maskRaw = new Float32Array(c).fill(1), mask = new Float32Array(c);
-  const refresh = () => { for (let k = 0; k < c; k++) mask[k] = squash(maskRaw[k]!); };
-  refresh();
+  const mask = new SquashedValues(c);
   const adam = new Adam({ beta1: 0.5, beta2: 0.9, eps: 1e-8, weightDecay: 0 });
-  const schedule = new CostSchedule(cfg);
   const gMask = new Float32Array(c), gPattern = new Float32Array(c);
-  let best: { mask: Float32Array; l1: number } | undefined;
-  let epoch = 0;
-  for (; epoch < cfg.epochs; epoch++) {
-    const cost = schedule.cost;
-    let hits = 0, l1Sum = 0, batches = 0;
-    for (let from = 0; from < f.n; from += cfg.batch) {
-      const n = Math.min(cfg.batch, f.n - from);
-      const x = new Float32Array(n * size);
-      for (let i = 0; i < n; i++) for (let k = 0; k < c; k++) {
-        const m = mask[k]!, pk = pattern[k]!, base = i * size + k * hw, src = (from + i) * size + k * hw;
-        for (let p = 0; p < hw; p++) x[base + p] = (1 - m) * f.features[src + p]! + m * pk;
-      }
-      const r = await tail.gradients({ nchw: x, nhwc: nchwToNhwc(x, n, c, h, w), labels: new Int32Array(n).fill(target), n }, new Map());
-      hits += countHits(r.logits!, n, classes, target);
-      const g = r.grads.get(INPUT_GRADIENT)!;
-      gMask.fill(cost);
-      gPattern.fill(0);
-      for (let i = 0; i < n; i++) for (let k = 0; k < c; k++) {
-        const base = i * size + k * hw, src = (from + i) * size + k * hw;
-        let dm = 0, dp = 0;
-        for (let p = 0; p < hw; p++) {
-          dm += g[base + p]! * (pattern[k]! - f.features[src + p]!);
-          dp += g[base + p]!;
-        }
-        gMask[k] += dm;
-        gPattern[k] += dp * mask[k]!;
-      }
-      let l1 = 0;
-      for (let k = 0; k < c; k++) {
-        l1 += mask[k]!;
-        const t = Math.tanh(maskRaw[k]!);
-        gMask[k] *= (1 - t * t) / (2 + EPS);
-      }
-      l1Sum += l1;
-      batches++;
-      adam.update('mask', maskRaw, gMask, cfg.lr);
-      adam.update('pattern', pattern, gPattern, cfg.lr);
-      refresh();
+  const step: SearchStep = async (from, n, cost) => {
+    const m = mask.value;
+    const x = new Float32Array(n * size);
+    for (let i = 0; i < n; i++) for (let k = 0; k < c; k++) {
+      const mk = m[k]!, pk = pattern[k]!, base = i * size + k * hw, src = (from + i) * size + k * hw;
+      for (let q = 0; q < hw; q++) x[base + q] = (1 - mk) * f.features[src + q]! + mk * pk;
     }
-    const success = hits / f.n, l1 = l1Sum / batches;
-    if (success >= cfg.successThreshold && l1 < (best?.l1 ?? Infinity)) best = { mask: mask.slice(), l1 };
-    if (schedule.afterEpoch(success, best?.l1)) {
-      epoch++;
-      break;
+    const r = await tail.gradients({ nchw: x, nhwc: nchwToNhwc(x, n, c, h, w), labels: new Int32Array(n).fill(target), n }, new Map());
+    const g = r.grads.get(INPUT_GRADIENT)!;
+    gMask.fill(cost);
+    gPattern.fill(0);
+    for (let i = 0; i < n; i++) for (let k = 0; k < c; k++) {
+      const base = i * size + k * hw, src = (from + i) * size + k * hw;
+      let dm = 0, dp = 0;
+      for (let q = 0; q < hw; q++) {
+        dm += g[base + q]! * (pattern[k]! - f.features[src + q]!);
+        dp += g[base + q]!;
+      }
+      gMask[k] += dm;
+      gPattern[k] += dp * m[k]!;
     }
-  }
-  const kept = best?.mask ?? mask.slice();
-  return { target, mask: kept, score: kept.reduce((a, v) => a + v, 0), reached: !!best, epochs: epoch };
+    const l1 = mask.sum();
+    adam.update('mask', mask.raw, mask.toRaw(gMask), cfg.lr);
+    adam.update('pattern', pattern, gPattern, cfg.lr);
+    mask.refresh();
+    return { hits: countHits(r.logits!, n, classes, target), l1 };
+  };
+  const run = await runSearch(cfg, f.n, step, () => mask.value.slice());
+  const kept = run.best ?? run.last;
+  return { target, mask: kept, score: kept.reduce((a, v) => a + v, 0), reached: run.best !== undefined, epochs: run.epochs };
 }

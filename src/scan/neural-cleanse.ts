@@ -73,7 +73,7 @@ export interface ReversedTrigger {
  * `patience` below; the run stops once the cost has moved both ways and the best norm has not improved by
  * (1 - earlyStopThreshold) for `earlyStopPatience` epochs.
  */
-export class CostSchedule {
+class CostSchedule {
   cost: number;
   private up = 0;
   private down = 0;
@@ -114,7 +114,69 @@ export class CostSchedule {
   }
 }
 
-const squash = (raw: number) => Math.tanh(raw) / (2 + EPS) + 0.5;
+/** Values in (0, 1) through tanh(raw) / (2 + eps) + 0.5, raw starting at 1 (BackdoorBench's start: about 0.88). */
+export class SquashedValues {
+  readonly raw: Float32Array;
+  readonly value: Float32Array;
+
+  constructor(n: number) {
+    this.raw = new Float32Array(n).fill(1);
+    this.value = new Float32Array(n);
+    this.refresh();
+  }
+
+  /** Recomputes the values after raw changed. */
+  refresh(): void {
+    for (let i = 0; i < this.raw.length; i++) this.value[i] = Math.tanh(this.raw[i]!) / (2 + EPS) + 0.5;
+  }
+
+  /** A gradient with respect to the values, turned in place into one with respect to raw. */
+  toRaw(g: Float32Array): Float32Array {
+    for (let i = 0; i < g.length; i++) {
+      const t = Math.tanh(this.raw[i]!);
+      g[i] = g[i]! * ((1 - t * t) / (2 + EPS));
+    }
+    return g;
+  }
+
+  sum(): number {
+    return this.value.reduce((a, v) => a + v, 0);
+  }
+}
+
+/** One batch of a search: its hits on the target and the mask's |m|_1 before the update. */
+export type SearchStep = (from: number, n: number, cost: number) => Promise<{ hits: number; l1: number }>;
+
+/**
+ * The search both signals share: per epoch one pass of `step` over [0, n) in batches; the mask kept as the
+ * best when the epoch's success reaches the threshold with a smaller mean |m|_1 than before (`snapshot`
+ * copies it); the cost schedule and early stop of CostSchedule.
+ */
+export async function runSearch<T>(
+  cfg: NeuralCleanseConfig, n: number, step: SearchStep, snapshot: () => T, onEpoch?: (epoch: number, success: number, l1: number, cost: number) => void,
+): Promise<{ best: T | undefined; last: T; epochs: number; finalCost: number }> {
+  const schedule = new CostSchedule(cfg);
+  let best: { value: T; l1: number } | undefined;
+  let epoch = 0;
+  for (; epoch < cfg.epochs; epoch++) {
+    const cost = schedule.cost;
+    let hits = 0, l1Sum = 0, batches = 0;
+    for (let from = 0; from < n; from += cfg.batch) {
+      const r = await step(from, Math.min(cfg.batch, n - from), cost);
+      hits += r.hits;
+      l1Sum += r.l1;
+      batches++;
+    }
+    const success = hits / n, l1 = l1Sum / batches;
+    onEpoch?.(epoch, success, l1, cost);
+    if (success >= cfg.successThreshold && l1 < (best?.l1 ?? Infinity)) best = { value: snapshot(), l1 };
+    if (schedule.afterEpoch(success, best?.l1)) {
+      epoch++;
+      break;
+    }
+  }
+  return { best: best?.value, last: snapshot(), epochs: epoch, finalCost: schedule.cost };
+}
 
 /** x' = (1 - m) x + m p for images [from, from + n), normalised as the model expects (NCHW). */
 function blend(img: ScanImages, from: number, n: number, mask: Float32Array, pattern: Float32Array): Float32Array {
@@ -146,19 +208,12 @@ export function countHits(logits: Float32Array, n: number, classes: number, targ
   return hit;
 }
 
-/** Fraction of a batch the model assigns to `target`. */
-async function successOf(model: FrozenModel, x: Float32Array, dims: number[], target: number, classes: number, keep?: (i: number) => boolean): Promise<[number, number]> {
+/** Hits on `target` among a batch's kept rows, and how many rows were kept. */
+async function successOf(model: FrozenModel, x: Float32Array, dims: number[], target: number, classes: number, keep: (i: number) => boolean): Promise<[number, number]> {
   const [logits] = await model.run(x, dims);
-  let hit = 0, count = 0;
-  for (let i = 0; i < dims[0]!; i++) {
-    if (keep && !keep(i)) continue;
-    const row = logits!.subarray(i * classes, (i + 1) * classes);
-    let best = 0;
-    for (let k = 1; k < classes; k++) if (row[k]! > row[best]!) best = k;
-    count++;
-    if (best === target) hit++;
-  }
-  return [hit, count];
+  let count = 0;
+  for (let i = 0; i < dims[0]!; i++) if (keep(i)) count++;
+  return [countHits(logits!, dims[0]!, classes, target, keep), count];
 }
 
 /** `engine`: made with { input: true, params: false, batchNorm: 'eval', logits: true } and a cross-entropy term. */
@@ -168,71 +223,40 @@ export async function reverseTrigger(
 ): Promise<ReversedTrigger> {
   const { c, h, w } = img;
   const hw = h * w, size = c * hw;
-  // BackdoorBench's start: raw parameters of 1 (mask and pattern about 0.88 everywhere).
-  const maskRaw = new Float32Array(hw).fill(1), patternRaw = new Float32Array(size).fill(1);
-  const mask = new Float32Array(hw), pattern = new Float32Array(size);
-  const refresh = () => {
-    for (let p = 0; p < hw; p++) mask[p] = squash(maskRaw[p]!);
-    for (let i = 0; i < size; i++) pattern[i] = squash(patternRaw[i]!);
-  };
-  refresh();
+  const mask = new SquashedValues(hw), pattern = new SquashedValues(size);
   const adam = new Adam({ beta1: 0.5, beta2: 0.9, eps: 1e-8, weightDecay: 0 });
-  const schedule = new CostSchedule(cfg);
-  let best: { mask: Float32Array; pattern: Float32Array; l1: number } | undefined;
   const gMask = new Float32Array(hw), gPattern = new Float32Array(size);
-  let epoch = 0;
-  for (; epoch < cfg.epochs; epoch++) {
-    const cost = schedule.cost;
-    let hits = 0, seen = 0, l1Sum = 0, batches = 0;
-    for (let from = 0; from < img.n; from += cfg.batch) {
-      const n = Math.min(cfg.batch, img.n - from);
-      const x = blend(img, from, n, mask, pattern);
-      const batch: Batch = { nchw: x, nhwc: nchwToNhwc(x, n, c, h, w), labels: new Int32Array(n).fill(target), n };
-      // The engine's pass also gives the logits: the batch's success before this update.
-      const r = await engine.gradients(batch, new Map());
-      if (!r.logits) throw new Error('reverseTrigger: the engine must return logits (GradientSpec.logits)');
-      hits += countHits(r.logits, n, classes, target);
-      seen += n;
-      const g = r.grads.get(INPUT_GRADIENT)!;
-      // dL/dm = sum over images and channels of g * (p - x) / std + cost; dL/dp = sum over images of g * m / std.
-      gMask.fill(cost);
-      gPattern.fill(0);
-      for (let i = 0; i < n; i++) {
-        const src = (from + i) * size, gi = i * size;
-        for (let k = 0; k < c; k++) {
-          const sd = img.std?.[k] ?? 1;
-          for (let p = 0; p < hw; p++) {
-            const gp = g[gi + k * hw + p]! / sd;
-            gMask[p] += gp * (pattern[k * hw + p]! - img.nchw[src + k * hw + p]!);
-            gPattern[k * hw + p] += gp * mask[p]!;
-          }
+  const step: SearchStep = async (from, n, cost) => {
+    const m = mask.value, p = pattern.value;
+    const x = blend(img, from, n, m, p);
+    const batch: Batch = { nchw: x, nhwc: nchwToNhwc(x, n, c, h, w), labels: new Int32Array(n).fill(target), n };
+    // The engine's pass also gives the logits: the batch's success before this update.
+    const r = await engine.gradients(batch, new Map());
+    if (!r.logits) throw new Error('reverseTrigger: the engine must return logits (GradientSpec.logits)');
+    const g = r.grads.get(INPUT_GRADIENT)!;
+    // dL/dm = sum over images and channels of g * (p - x) / std + cost; dL/dp = sum over images of g * m / std.
+    gMask.fill(cost);
+    gPattern.fill(0);
+    for (let i = 0; i < n; i++) {
+      const src = (from + i) * size, gi = i * size;
+      for (let k = 0; k < c; k++) {
+        const sd = img.std?.[k] ?? 1;
+        for (let q = 0; q < hw; q++) {
+          const gq = g[gi + k * hw + q]! / sd;
+          gMask[q] += gq * (p[k * hw + q]! - img.nchw[src + k * hw + q]!);
+          gPattern[k * hw + q] += gq * m[q]!;
         }
       }
-      let l1 = 0;
-      for (let p = 0; p < hw; p++) {
-        l1 += mask[p]!;
-        const t = Math.tanh(maskRaw[p]!);
-        gMask[p] *= (1 - t * t) / (2 + EPS);
-      }
-      for (let i = 0; i < size; i++) {
-        const t = Math.tanh(patternRaw[i]!);
-        gPattern[i] *= (1 - t * t) / (2 + EPS);
-      }
-      l1Sum += l1;
-      batches++;
-      adam.update('mask', maskRaw, gMask, cfg.lr);
-      adam.update('pattern', patternRaw, gPattern, cfg.lr);
-      refresh();
     }
-    const success = hits / seen, l1 = l1Sum / batches;
-    onEpoch?.(epoch, success, l1, cost);
-    if (success >= cfg.successThreshold && l1 < (best?.l1 ?? Infinity)) best = { mask: mask.slice(), pattern: pattern.slice(), l1 };
-    if (schedule.afterEpoch(success, best?.l1)) {
-      epoch++;
-      break;
-    }
-  }
-  const kept = best ?? { mask: mask.slice(), pattern: pattern.slice(), l1: mask.reduce((a, v) => a + v, 0) };
+    const l1 = mask.sum();
+    adam.update('mask', mask.raw, mask.toRaw(gMask), cfg.lr);
+    adam.update('pattern', pattern.raw, pattern.toRaw(gPattern), cfg.lr);
+    mask.refresh();
+    pattern.refresh();
+    return { hits: countHits(r.logits, n, classes, target), l1 };
+  };
+  const run = await runSearch(cfg, img.n, step, () => ({ mask: mask.value.slice(), pattern: pattern.value.slice() }), onEpoch);
+  const kept = run.best ?? run.last;
   // The kept trigger on the scan images of other classes.
   let hits = 0, count = 0;
   for (let from = 0; from < img.n; from += cfg.batch) {
@@ -242,7 +266,7 @@ export async function reverseTrigger(
     count += cnt;
   }
   return {
-    target, mask: kept.mask, pattern: kept.pattern, maskL1: kept.mask.reduce((a, v) => a + v, 0), reached: !!best,
-    triggerSuccess: count ? hits / count : 0, epochs: epoch, finalCost: schedule.cost,
+    target, mask: kept.mask, pattern: kept.pattern, maskL1: kept.mask.reduce((a, v) => a + v, 0), reached: run.best !== undefined,
+    triggerSuccess: count ? hits / count : 0, epochs: run.epochs, finalCost: run.finalCost,
   };
 }

@@ -5,7 +5,9 @@
  * threshold) is flagged. Runs on the onnxruntime engine (gradients with respect to the input).
  */
 import { Rng } from '../data/random.js';
-import type { Dataset } from '../data/dataset.js';
+import { selectRows, type Dataset } from '../data/dataset.js';
+import { normalizeBatch } from '../data/augment.js';
+import { nhwcToNchw } from '../verify/onnx-runtime.js';
 import { BadInputError } from '../errors.js';
 import type { LoadedModel } from '../import/loaded-model.js';
 import { TrainableModel } from '../import/trainable-model.js';
@@ -96,15 +98,9 @@ export async function scanModel(source: LoadedModel, data: Dataset, s: ScanSetti
   const classes = model.numClasses;
   checkScanData(data, classes, '--data');
   // One seeded order of the images, visited in the same order every epoch and for every class.
-  const order = new Rng(seed).permutation(data.n);
+  const ordered = selectRows(data, new Rng(seed).permutation(data.n));
   const { c, h, w } = data;
-  const hw = h * w, size = c * hw;
-  const nchw = new Float32Array(data.n * size), labels = new Int32Array(data.n);
-  order.forEach((j, i) => {
-    labels[i] = data.labels[j]!;
-    for (let p = 0; p < hw; p++) for (let k = 0; k < c; k++) nchw[i * size + k * hw + p] = data.x[(j * hw + p) * c + k]!;
-  });
-  const img: ScanImages = { nchw, labels, n: data.n, c, h, w, mean: s.mean, std: s.std };
+  const img: ScanImages = { nchw: nhwcToNchw(ordered.x, ordered.n, h, w, c), labels: ordered.labels, n: ordered.n, c, h, w, mean: s.mean, std: s.std };
   const store = new ParameterStore(model);
   const engine = await createEngine(model, store, { terms: [crossEntropyTerm(classes)], input: true, params: false, batchNorm: 'eval', logits: true },
     { choice: s.engine ?? 'auto', method: 'scan', onLog: s.log });
@@ -122,7 +118,7 @@ export async function scanModel(source: LoadedModel, data: Dataset, s: ScanSetti
     await logits.release();
     model.dispose();
   }
-  const secondary = await featureSignal(source, taps, img, classes, cfg, threshold, s.engine, s.log);
+  const secondary = await featureSignal(source, taps, ordered, s.mean, s.std, classes, cfg, threshold, s.engine, s.log);
   const a = anomalyIndices(triggers.map((x) => x.maskL1));
   const result: ScanResult = {
     method: 'neural-cleanse',
@@ -148,7 +144,8 @@ export function scanJson(r: ScanResult): ScanJson {
 
 /** The feature-space signal at the deepest tap that has a tail (undefined if none has). */
 async function featureSignal(
-  source: LoadedModel, taps: { name: string; shape: number[] }[], img: ScanImages, classes: number, cfg: NeuralCleanseConfig, threshold: number,
+  source: LoadedModel, taps: { name: string; shape: number[] }[], images: Dataset, mean: number[] | undefined, std: number[] | undefined,
+  classes: number, cfg: NeuralCleanseConfig, threshold: number,
   engineChoice: EngineChoice | undefined, log?: (line: string) => void,
 ): Promise<SecondarySignal | undefined> {
   const t0 = performance.now();
@@ -168,17 +165,13 @@ async function featureSignal(
   const [c, h, w] = tail.tap.shape as [number, number, number];
   // The scan images' features at the tap, in the same order.
   const featureModel = await FrozenModel.create(modelBytes(source, undefined, undefined, [tail.tap.name]), source.path, [tail.tap.name]);
-  const size = img.c * img.h * img.w, fsize = c * h * w;
-  const features = new Float32Array(img.n * fsize);
+  const size = images.c * images.h * images.w, fsize = c * h * w;
+  const features = new Float32Array(images.n * fsize);
   try {
-    for (let from = 0; from < img.n; from += 128) {
-      const n = Math.min(128, img.n - from);
-      const x = img.nchw.slice(from * size, (from + n) * size);
-      for (let i = 0; i < n; i++) for (let k = 0; k < img.c; k++) {
-        const mu = img.mean?.[k] ?? 0, sd = img.std?.[k] ?? 1;
-        for (let p = 0; p < img.h * img.w; p++) x[i * size + k * img.h * img.w + p] = (x[i * size + k * img.h * img.w + p]! - mu) / sd;
-      }
-      features.set((await featureModel.run(x, [n, img.c, img.h, img.w]))[0]!, from * fsize);
+    for (let from = 0; from < images.n; from += 128) {
+      const n = Math.min(128, images.n - from);
+      const x = normalizeBatch(images.x.subarray(from * size, (from + n) * size), images.c, mean, std);
+      features.set((await featureModel.run(nhwcToNchw(x, n, images.h, images.w, images.c), [n, images.c, images.h, images.w]))[0]!, from * fsize);
     }
   } finally {
     await featureModel.release();
@@ -190,7 +183,7 @@ async function featureSignal(
   const scores: number[] = [];
   try {
     for (let t = 0; t < classes; t++) {
-      const r = await reverseFeatureTrigger(engine, { features, labels: img.labels, n: img.n, c, h, w }, t, classes, cfg);
+      const r = await reverseFeatureTrigger(engine, { features, labels: images.labels, n: images.n, c, h, w }, t, classes, cfg);
       scores.push(r.score);
       log?.(`class ${t}: feature-space mask ${r.score.toFixed(1)} of ${c} channels${r.reached ? '' : ' (never reached the success threshold)'}`);
     }
