@@ -152,8 +152,9 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
   }
 
   // Prune: scale 0 for the channels whose mask is at or below the threshold.
-  const channels = engine.masks.flatMap((m) => Array.from(masks.get(m.mask)!, (v, k) => ({ param: scaleParameter(model, m), k, v })));
-  const original = new Map(engine.masks.map((m) => [scaleParameter(model, m), store.get(scaleParameter(model, m)).value.slice()]));
+  const scales = engine.masks.map((m) => ({ mask: masks.get(m.mask)!, param: scaleParameter(model, m) }));
+  const channels = scales.flatMap(({ mask, param }) => Array.from(mask, (v, k) => ({ param, k, v })));
+  const original = new Map(scales.map(({ param }) => [param, store.get(param).value.slice()]));
   const pruneAt = (threshold: number) => {
     for (const [name, v] of original) store.get(name).value.set(v);
     let n = 0;
