@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../dist/backend/select-backend.js';
 import { inspect } from '../dist/inspect.js';
 import { TrainableModel } from '../dist/import/trainable-model.js';
-import { createSession, runModel } from '../dist/verify/onnx-runtime.js';
+import { createSession, nhwcToNchw, runModel } from '../dist/verify/onnx-runtime.js';
 import { readNpz } from '../dist/data/numpy-files.js';
 
 const DIR = 'bench/out/arch';
@@ -32,8 +32,7 @@ for (const name of names) {
   const test = readNpz(join(DIR, `test${size}.npz`)).get('x');
   const n = 8, [h, w, c] = test.shape.slice(1);
   const nhwc = Float32Array.from(test.data.subarray(0, n * h * w * c), (v) => v / 255);
-  const nchw = new Float32Array(nhwc.length);
-  for (let b = 0; b < n; b++) for (let k = 0; k < c; k++) for (let p = 0; p < h * w; p++) nchw[(b * c + k) * h * w + p] = nhwc[(b * h * w + p) * c + k];
+  const nchw = nhwcToNchw(nhwc, n, h, w, c);
   const model = TrainableModel.fromFile(path);
   const ours = tf.tidy(() => Array.from(model.forward(tf.tensor4d(nhwc, [n, h, w, c]), { training: false }).logits.dataSync()));
   model.dispose();

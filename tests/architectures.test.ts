@@ -11,7 +11,7 @@ import * as tf from '../src/tf.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { onnxruntimeCannotTrain } from '../src/ort-training/training-graph.js';
 import { crossEntropyTerm } from '../src/training/loss/cross-entropy.js';
-import { createSession, runModel } from '../src/verify/onnx-runtime.js';
+import { createSession, nchwToNhwc, runModel } from '../src/verify/onnx-runtime.js';
 import { engineSteps } from './helpers/engine-steps.js';
 import { maxAbs, maxAbsDiff, MODELS, readJson, relL2, wasm } from './helpers/fixtures.js';
 
@@ -31,9 +31,7 @@ function load(name: string) {
   const [c, h, w] = rec.input;
   const n = rec.tensors.x!.shape[0]!;
   const nchw = Float32Array.from(get('x'));
-  const nhwc = new Float32Array(nchw.length);
-  for (let b = 0; b < n; b++) for (let k = 0; k < c; k++) for (let p = 0; p < h * w; p++) nhwc[(b * h * w + p) * c + k] = nchw[(b * c + k) * h * w + p]!;
-  return { rec, get, n, c, h, w, nchw, nhwc, labels: Int32Array.from(get('labels')) };
+  return { rec, get, n, c, h, w, nchw, nhwc: nchwToNhwc(nchw, n, c, h, w), labels: Int32Array.from(get('labels')) };
 }
 
 function transpose(v: Float32Array, [rows, cols]: number[]): Float32Array {

@@ -4,6 +4,7 @@
  * (BatchNorm in train and in eval mode), eval-mode parameter gradients, Adam, the cosine schedule, and
  * the engine choice when the tfjs engine cannot run a spec.
  */
+import { nchwToNhwc } from '../src/verify/onnx-runtime.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,12 +34,6 @@ interface EngineRef {
 const REF = readJson<EngineRef>(join(REFERENCE, 'engine.json'));
 
 beforeAll(wasm);
-
-function nchwToNhwc(x: Float32Array, n: number, c: number, h: number, w: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < n; b++) for (let k = 0; k < c; k++) for (let i = 0; i < h * w; i++) out[(b * h * w + i) * c + k] = x[(b * c + k) * h * w + i]!;
-  return out;
-}
 
 async function gradientsOf(model: TrainableModel, spec: GradientSpec, nchw: Float32Array, labels: Int32Array) {
   const [n, c, h, w] = [labels.length, ...model.inputShape];
