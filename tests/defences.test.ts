@@ -17,14 +17,19 @@ const TEST = join(FIXTURES, 'data', 'fmnist-test.npz');
 
 describe('method flags', () => {
   const bad: [string, string[], RegExp][] = [
-    ['an unknown method', ['--method', 'anp2'], /^nad-onnx: --method: unknown method 'anp2' \(choose from nad, ft, ft-sam, fst, anp\)$/],
+    ['an unknown method', ['--method', 'anp2'], /^nad-onnx: --method: unknown method 'anp2' \(choose from nad, ft, ft-sam, fst, sau, anp\)$/],
     ['an FT-SAM flag with NAD', ['--rho', '1'], /^nad-onnx: --rho does not apply to --method nad$/],
     ['an FST flag with FT-SAM', ['--method', 'ft-sam', '--alpha', '0.1'], /^nad-onnx: --alpha does not apply to --method ft-sam$/],
     ['a NAD flag with FST', ['--method', 'fst', '--betas', '1,2,3'], /^nad-onnx: --betas does not apply to --method fst$/],
     ['--lr-drop-epoch with a cosine method', ['--method', 'fst', '--lr-drop-epoch', '3'], /^nad-onnx: --lr-drop-epoch does not apply to --method fst$/],
     ['--teacher-method without --method nad', ['--method', 'ft', '--teacher-method', 'ft-sam'], /^nad-onnx: --teacher-method needs --method nad \(got --method ft\)$/],
     ['--teacher-method nad', ['--teacher-method', 'nad'], /^nad-onnx: --teacher-method: nad cannot teach itself/],
-    ['an unknown --teacher-method', ['--teacher-method', 'sau'], /^nad-onnx: --teacher-method: unknown method 'sau' \(choose from ft, ft-sam, fst\)$/],
+    ['an unknown --teacher-method', ['--teacher-method', 'anp2'], /^nad-onnx: --teacher-method: unknown method 'anp2' \(choose from ft, ft-sam, fst, sau\)$/],
+    ['--pgd-eps of 0', ['--method', 'sau', '--pgd-eps', '0'], /^nad-onnx: --pgd-eps: must be in \(0, 1\], a bound in \[0, 1\] pixel units \(got 0\)$/],
+    ['--pgd-eps above 1', ['--method', 'sau', '--pgd-eps', '1.5'], /^nad-onnx: --pgd-eps: must be in \(0, 1\], a bound in \[0, 1\] pixel units \(got 1\.5\)$/],
+    ['a SAU flag with NAD', ['--pgd-steps', '3'], /^nad-onnx: --pgd-steps does not apply to --method nad$/],
+    ['--momentum with SAU', ['--method', 'sau', '--momentum', '0.5'], /^nad-onnx: --momentum does not apply to --method sau \(it trains with Adam\)$/],
+    ['--engine tfjs with SAU', ['--method', 'sau', '--engine', 'tfjs'], /^nad-onnx: --engine tfjs: cannot run --method sau \(no gradients with respect to the input on the tfjs engine\); use --engine onnxruntime$/],
     ['--no-baseline with NAD', ['--no-baseline'], /^nad-onnx: --no-baseline does not apply to --method nad$/],
     ['a bad FT-SAM value', ['--method', 'ft-sam', '--rho', '-1'], /^nad-onnx: --rho: must be a positive number \(got -1\)$/],
     ['--label-smoothing out of range', ['--method', 'ft-sam', '--label-smoothing', '1'], /^nad-onnx: --label-smoothing: must be in \[0, 1\)/],

@@ -4,7 +4,7 @@
  */
 import type { AttentionKind } from '../training/attention.js';
 
-export const METHODS = ['nad', 'ft', 'ft-sam', 'fst', 'anp'] as const;
+export const METHODS = ['nad', 'ft', 'ft-sam', 'fst', 'anp', 'sau'] as const;
 export type MethodName = (typeof METHODS)[number];
 
 export interface MethodOptions {
@@ -42,6 +42,9 @@ export interface MethodOptions {
   pruneThreshold?: number;
   /** ... or by clean-acc:<points> on a held-back 10 % of --data. */
   pruneBy?: string;
+  /** SAU: L-inf bound of the shared adversarial perturbation in [0, 1] pixel units, and its PGD steps. */
+  pgdEps?: number;
+  pgdSteps?: number;
 }
 
 /** The command-line spelling of each option, for messages. */
@@ -50,7 +53,7 @@ export const FLAG: Record<keyof MethodOptions, string> = {
   betas: '--betas', p: '--p', attention: '--attention', lr: '--lr', lrDropEpoch: '--lr-drop-epoch', batch: '--batch', momentum: '--momentum',
   weightDecay: '--weight-decay', rho: '--rho', labelSmoothing: '--label-smoothing', alpha: '--alpha', baseline: '--no-baseline',
   anpEps: '--anp-eps', anpSteps: '--anp-steps', anpAlpha: '--anp-alpha', maskLr: '--mask-lr', anpIterations: '--anp-iterations',
-  pruneThreshold: '--prune-threshold', pruneBy: '--prune-by',
+  pruneThreshold: '--prune-threshold', pruneBy: '--prune-by', pgdEps: '--pgd-eps', pgdSteps: '--pgd-steps',
 };
 
 /** Options every method reads. */

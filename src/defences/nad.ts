@@ -49,7 +49,7 @@ export const nad: Defence<NadOptions> = {
     if (o.betas?.some((b) => !Number.isFinite(b) || b < 0)) throw new BadInputError('--betas: must be non-negative numbers');
     const teacherMethod = o.teacherMethod ?? 'ft';
     if (o.teacher && o.teacherMethod) throw new BadInputError('--teacher and --teacher-method exclude each other (a given teacher is not trained)');
-    if (teacherMethod === 'nad') throw new BadInputError('--teacher-method: nad cannot teach itself (use ft, ft-sam or fst)');
+    if (teacherMethod === 'nad') throw new BadInputError('--teacher-method: nad cannot teach itself (use ft, ft-sam, fst or sau)');
     teacherDefence(teacherMethod);
     return {
       ...ft.resolve({ ...o, epochs: o.epochs ?? 20 }),

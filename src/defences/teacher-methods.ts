@@ -4,8 +4,9 @@ import type { Defence } from './defence.js';
 import { ft } from './ft.js';
 import { ftSam } from './ft-sam.js';
 import { fst } from './fst.js';
+import { sau } from './sau.js';
 
-export const TEACHER_METHODS: readonly Defence[] = [ft, ftSam, fst] as Defence[];
+export const TEACHER_METHODS: readonly Defence[] = [ft, ftSam, fst, sau] as Defence[];
 
 export function teacherDefence(name: string): Defence {
   const d = TEACHER_METHODS.find((x) => x.name === name);

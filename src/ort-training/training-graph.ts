@@ -240,7 +240,9 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): Trai
     const weighted = term.weight === 1 ? value : ops.mul(value, ops.scalar(term.weight));
     total = total === undefined ? weighted : ops.add(total, weighted);
   });
-  if (total === undefined) throw new Error('a training graph needs at least one loss term');
+  // No terms: a forward pass that returns the logits (a method's predictions at given values).
+  if (total === undefined && !spec.logits) throw new Error('a training graph needs at least one loss term, or the logits');
+  total ??= b.scalar(0);
   b.node('Identity', [total], {}, ['loss#total']);
 
   // Which tensors the reverse pass must reach: the differentiated ones and everything computed from them.

@@ -14,6 +14,8 @@ export const tfjsOps: TensorOps<tf.Tensor> = {
   // |a| as a * sign(a): tfjs's abs gradient at exactly 0 is -1, PyTorch's is 0 (ReLU taps are full of zeros).
   abs: (a) => tf.mul(a, tf.sign(a)),
   pow: (a, p) => tf.pow(a, p),
+  log: (a) => tf.log(a),
+  clip: (a, min, max) => tf.clipByValue(a, min ?? -Infinity, max ?? Infinity),
   sum: (a, axes, keep) => tf.sum(a, axes, keep),
   mean: (a, axes, keep) => tf.mean(a, axes, keep),
   batchMean: (a) => tf.mean(a, 0),

@@ -13,6 +13,10 @@ export interface TensorOps<T> {
   neg(a: T): T;
   sqrt(a: T): T;
   exp(a: T): T;
+  /** Natural logarithm. */
+  log(a: T): T;
+  /** Clamped to [min, max] (either bound may be omitted); no gradient where the value is clamped. */
+  clip(a: T, min?: number, max?: number): T;
   /** |a| with PyTorch's gradient at 0 (zero). */
   abs(a: T): T;
   /** a^p for a constant p. */
