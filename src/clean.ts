@@ -229,6 +229,15 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     await s.release();
   }
   timings.eval_teacher_s = (performance.now() - t) / 1000;
+  t = performance.now();
+  const stages: NonNullable<CleanReport['stages']> = [];
+  for (const st of result.stages ?? []) {
+    const s = await createSession(st.bytes, st.label);
+    const metrics = await evaluateMetrics(s, test, { ...evalOpts, label: st.label });
+    await s.release();
+    stages.push({ method: st.method, label: st.label, metrics, der: der(before, metrics) });
+  }
+  if (stages.length) timings.eval_stages_s = (performance.now() - t) / 1000;
 
   const student = result.model;
   result.store.writeTo(student);
@@ -287,6 +296,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     baseline: method === 'ft' ? { method: 'output' } : teacherModel ? { method: teacherModel.method } : null,
     after,
     der: { teacher: teacherMetrics ? der(before, teacherMetrics) : null, after: der(before, after) },
+    ...(stages.length ? { stages } : {}),
     gates: { passed: failed.length === 0, failed },
     warnings,
     export_check: { max_abs_logit_diff: diff },

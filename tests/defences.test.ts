@@ -17,7 +17,7 @@ const TEST = join(FIXTURES, 'data', 'fmnist-test.npz');
 
 describe('method flags', () => {
   const bad: [string, string[], RegExp][] = [
-    ['an unknown method', ['--method', 'anp2'], /^nad-onnx: --method: unknown method 'anp2' \(choose from nad, ft, ft-sam, fst, sau, anp\)$/],
+    ['an unknown method', ['--method', 'anp2'], /^nad-onnx: --method: unknown method 'anp2' \(choose from nad, ft, ft-sam, fst, sau, anp, or a chain such as anp\+ft-sam\)$/],
     ['an FT-SAM flag with NAD', ['--rho', '1'], /^nad-onnx: --rho does not apply to --method nad$/],
     ['an FST flag with FT-SAM', ['--method', 'ft-sam', '--alpha', '0.1'], /^nad-onnx: --alpha does not apply to --method ft-sam$/],
     ['a NAD flag with FST', ['--method', 'fst', '--betas', '1,2,3'], /^nad-onnx: --betas does not apply to --method fst$/],
@@ -159,4 +159,38 @@ describe('anp: pruning is written into the original graph', () => {
       expect(zeroScales + zeroRows, name).toBe(pruned);
     }
   }, 600_000);
+});
+
+describe('chains: --method anp+ft', () => {
+  it('the first stage is ANP alone (same seed, same model), the second starts from its pruned model; one report shows both', async () => {
+    const common = ['--data', DATA, '--ratio', '0.5', '--test', TEST, '--trigger', 'grid', '--target', '0', '--anp-iterations', '6',
+      '--prune-threshold', '0.995', '--no-baseline', '--json'];
+    const alone = await cli(['clean', modelPath('wrn16_1_nad'), ...common, '--method', 'anp', '--out', join(dir, 'anp-alone.onnx')]);
+    expect(alone.code, alone.stderr).toBe(0);
+    const chained = await cli(['clean', modelPath('wrn16_1_nad'), ...common, '--method', 'anp+ft', '--epochs', '1', '--batch', '32', '--out', join(dir, 'anp-ft.onnx')]);
+    expect(chained.code, chained.stderr).toBe(0);
+    const a = JSON.parse(alone.stdout), c = JSON.parse(chained.stdout);
+    expect(schemaErrors('clean-report.schema.json', a)).toBe('');
+    expect(schemaErrors('clean-report.schema.json', c)).toBe('');
+    expect(c.method).toBe('anp+ft');
+    expect(c.stages).toHaveLength(1);
+    expect(c.stages[0].method).toBe('anp');
+    // Stage 1 measures exactly what ANP alone wrote.
+    expect(c.stages[0].metrics).toEqual(a.after);
+    expect(c.parameters.stages[0].pruned_channels).toBe(a.parameters.pruned_channels);
+    expect(a.parameters.pruned_channels).toBeGreaterThan(0);
+    // --epochs and --batch went to the last stage.
+    expect(c.parameters.stages[1]).toMatchObject({ method: 'ft', epochs: 1, batch: 32 });
+    expect(Object.keys(c.losses).sort()).toEqual(['anp', 'ft']);
+    expect(c.after.acc_all).not.toBe(a.after.acc_all);
+  }, 600_000);
+
+  it('an unknown method in a chain: exit 2, one line, no output', async () => {
+    const out = join(dir, 'chain-bad.onnx');
+    const r = await cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.1', '--method', 'anp+ft-sma', '--out', out]);
+    expect(r.code).toBe(2);
+    expect(isOneLineError(r.stderr), r.stderr).toBe(true);
+    expect(r.stderr.trim()).toBe("nad-onnx: --method: unknown method 'ft-sma' in the chain 'anp+ft-sma' (choose from nad, ft, ft-sam, fst, sau, anp, or a chain such as anp+ft-sam)");
+    expect(existsSync(out)).toBe(false);
+  });
 });

@@ -19,6 +19,7 @@ export function formatMetrics(m: Metrics): string {
 export function formatCleanReport(r: CleanReport): string {
   const rows: [string, Metrics, number | null][] = [['before', r.before, null]];
   if (r.teacher && r.method !== 'ft') rows.push([baselineLabel(r), r.teacher, r.der.teacher]);
+  for (const st of r.stages ?? []) rows.push([`${methodLabel(st.method)} (stage)`, st.metrics, st.der]);
   rows.push([`${methodLabel(r.method)} (output)`, r.after, r.der.after]);
   const lines = [
     `${'model'.padEnd(24)}${'acc'.padStart(8)}${'acc_all'.padStart(9)}${'asr'.padStart(8)}${'ra'.padStart(8)}${'DER'.padStart(8)}`,

@@ -98,7 +98,7 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
   const size = train.h * train.w * train.c;
   const losses: EpochLoss[] = [];
   const round = 500;
-  let t0 = performance.now(), sum = 0, count = 0;
+  let t0 = performance.now(), sum = 0, sumClean = 0, count = 0;
   ctx.log(`anp: ${r.iterations} iterations of ${r.batch} on ${train.n} images, ${engine.masks.reduce((a, m) => a + m.channels, 0)} BatchNorm channels`);
   try {
     for (let it = 0; it < r.iterations; it++) {
@@ -137,13 +137,15 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
         }
       }
       sum += r.alpha * clean.total + (1 - r.alpha) * perturbed.total;
+      sumClean += clean.total;
       count++;
       if ((it + 1) % round === 0 || it + 1 === r.iterations) {
         const seconds = (performance.now() - t0) / 1000;
-        losses.push({ epoch: losses.length, lr: r.maskLr, loss: sum / count, ce: NaN, at: [], terms: { anp: sum / count }, seconds, images: count * r.batch });
+        losses.push({ epoch: losses.length, lr: r.maskLr, loss: sum / count, ce: sumClean / count, at: [], terms: { ce: sumClean / count, perturbed_ce: (sum - r.alpha * sumClean) / (1 - r.alpha || 1) / count }, seconds, images: count * r.batch });
         ctx.onProgress?.({ phase: 'anp', epoch: losses.length - 1, epochs: Math.ceil(r.iterations / round), done: it + 1, total: r.iterations, loss: sum / count, imagesPerSecond: (count * r.batch) / Math.max(seconds, 1e-9) });
         t0 = performance.now();
         sum = 0;
+        sumClean = 0;
         count = 0;
       }
     }

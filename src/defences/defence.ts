@@ -48,6 +48,8 @@ export interface DefenceResult extends TrainedCopy {
   /** The method's own report parameters. */
   parameters: Record<string, unknown>;
   teacher?: Intermediate;
+  /** A chain's models after each stage but the last, in order. */
+  stages?: Intermediate[];
 }
 
 /** Where a trained copy goes: its phase name in losses and checkpoints, and its random stream's offset from --seed. */
@@ -57,7 +59,8 @@ export interface PhaseSlot {
 }
 
 export interface Defence<R = unknown> {
-  readonly name: MethodName;
+  /** A method of METHODS, or a chain of them ('anp+ft-sam'). */
+  readonly name: MethodName | string;
   readonly summary: string;
   /** Options this method reads besides COMMON_OPTIONS. */
   readonly options: readonly (keyof MethodOptions)[];

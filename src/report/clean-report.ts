@@ -28,6 +28,8 @@ export interface CleanReport {
   baseline: { method: string } | null;
   after: Metrics;
   der: { teacher: number | null; after: number | null };
+  /** A chain's models after each stage but the last (the last is `after`). */
+  stages?: { method: string; label: string; metrics: Metrics; der: number | null }[];
   gates: { passed: boolean; failed: string[] };
   /** One-line warnings the CLI also prints (e.g. a large accuracy drop with no gate set). */
   warnings: string[];
@@ -47,7 +49,8 @@ export interface CleanReport {
 
 /** The row label of each model in tables. */
 export function methodLabel(method: string): string {
-  return ({ nad: 'NAD', ft: 'FT', 'ft-sam': 'FT-SAM', fst: 'FST' } as Record<string, string>)[method] ?? method;
+  const one = (m: string) => ({ nad: 'NAD', ft: 'FT', 'ft-sam': 'FT-SAM', fst: 'FST', anp: 'ANP', sau: 'SAU' } as Record<string, string>)[m] ?? m;
+  return method.split('+').map(one).join(' + ');
 }
 
 export function baselineLabel(r: Pick<CleanReport, 'method' | 'baseline'>): string {

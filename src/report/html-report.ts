@@ -92,6 +92,7 @@ ${esc(methodLabel(r.method))}, ${r.data.train.n} clean images, ${r.data.test.n} 
 <table class="metrics"><tr><th>model</th><th>ACC (non-target) %</th><th>ACC (all) %</th><th>ASR %</th><th>RA %</th><th>DER %</th></tr>
 ${metricsRow('before', r.before, null)}
 ${r.teacher && r.method !== 'ft' ? metricsRow(baselineLabel(r), r.teacher, r.der.teacher) : ''}
+${(r.stages ?? []).map((st) => metricsRow(`${methodLabel(st.method)} (stage)`, st.metrics, st.der)).join('\n')}
 ${metricsRow(`${methodLabel(r.method)} (output)`, r.after, r.der.after)}
 </table>
 <h2>Loss per epoch</h2>
