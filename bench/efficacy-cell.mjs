@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 
-const [reportPath, fixture, method, seed, flags] = process.argv.slice(2);
+const [reportPath, fixture, method, seed, flags, load] = process.argv.slice(2);
 const r = JSON.parse(readFileSync(reportPath, 'utf8'));
 const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
 const pick = (m) => (m ? { acc: m.acc, acc_all: m.acc_all, asr: m.asr, ra: m.ra } : null);
@@ -11,10 +11,11 @@ const drop = r.before.acc_all - r.after.acc_all;
 console.log(JSON.stringify({
   fixture, method, seed: Number(seed), flags: flags.trim(),
   before: pick(r.before), after: pick(r.after), baseline: pick(r.teacher), baseline_method: r.baseline?.method ?? null,
+  stages: r.stages?.map((s) => ({ method: s.method, ...pick(s.metrics) })) ?? null,
   acc_all_drop: drop,
   goal: { asr_max: 2, acc_all_drop_max: 2, met: r.after.asr !== null && r.after.asr <= 2 && drop <= 2 },
   seconds: r.timings.total_s, timings: r.timings, peak_rss_mb: r.timings.peak_rss_mb,
   parameters: r.parameters, engine: r.engine, train_images: r.data.train.n, test_images: r.data.test.n,
-  machine: { cpu: cpus()[0]?.model ?? 'unknown', avx512: /\bavx512f\b/.test(cpuinfo), cores: cpus().length },
+  machine: { cpu: cpus()[0]?.model ?? 'unknown', avx512: /\bavx512f\b/.test(cpuinfo), cores: cpus().length, load_at_start: load === undefined ? null : Number(load) },
   tool_version: r.tool.version,
 }, null, 1));

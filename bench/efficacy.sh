@@ -3,8 +3,8 @@
 #   bench/efficacy.sh <fixture> <method> <seed>
 # fixture: a model in fixtures/cifar (wrn16_1_badnets, wrn16_1_badnets_onecycle, wrn16_1_blended, wrn16_1_sig,
 #   wrn16_1_wanet) or preact18_<attack> (exported from its float16 state dict into bench/out);
-# method: nad | ft | ft-sam | fst | nad-ftsam (NAD with --teacher-method ft-sam); anything after the seed is
-#   passed to `clean` as extra flags and named in the record.
+# method: nad | ft | ft-sam | fst | anp | sau | nad-ftsam / nad-sau (NAD with --teacher-method ft-sam / sau) | a
+#   chain such as anp+ft-sam; anything after the seed is passed to `clean` as extra flags and named in the record.
 # Runs `clean` on 5% of CIFAR-10's training set (the NAD protocol) with the method's defaults and writes
 # bench/results/efficacy/<fixture>-<method>-<seed>.json (skipped when it exists, so the table grows across
 # sessions). Needs ../shared/datasets/cifar10-jpg.tar.gz; WaNet and PreAct fixtures need Debian's python3-torch.
@@ -37,11 +37,14 @@ else
 fi
 case "$METHOD" in
   nad-ftsam) FLAGS=(--method nad --teacher-method ft-sam) ;;
+  nad-sau) FLAGS=(--method nad --teacher-method sau) ;;
   *) FLAGS=(--method "$METHOD") ;;
 esac
 REPORT=bench/out/efficacy-$FIXTURE-$METHOD-$SEED.report.json
+# The 1-minute load average at the start: a cell timed beside other jobs says so in its record.
+LOAD=$(cut -d' ' -f1 /proc/loadavg)
 node dist/cli/main.js clean "$MODEL" --data "$CACHE/train" --ratio 0.05 --test "$CACHE/test" "${ATTACK[@]}" \
   "${FLAGS[@]}" "$@" --seed "$SEED" --out "bench/out/efficacy-$FIXTURE-$METHOD-$SEED.onnx" --report "$REPORT" --quiet > /dev/null
-node bench/efficacy-cell.mjs "$REPORT" "$FIXTURE" "$METHOD" "$SEED" "${FLAGS[*]} $*" > "$OUT.tmp"
+node bench/efficacy-cell.mjs "$REPORT" "$FIXTURE" "$METHOD" "$SEED" "${FLAGS[*]} $*" "$LOAD" > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"
