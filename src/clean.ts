@@ -141,6 +141,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   checkApplicable(o, method, def.options);
   const resolved = def.resolve(o);
   def.checkModel?.(resolved, o.model, taps);
+  if (o.engine === 'tfjs' && def.onnxruntimeOnly) throw new BadInputError(`--engine tfjs: cannot run --method ${method} (the tfjs engine has no ${def.onnxruntimeOnly}); use --engine onnxruntime`);
   const runBaseline = method !== 'nad' && method !== 'ft' && o.baseline !== false;
 
   // The planned peak against the budget, before anything trains.

@@ -163,12 +163,22 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
     for (const ch of channels) if (ch.v <= threshold) { store.get(ch.param).value[ch.k] = 0; n++; }
     return n;
   };
+  // A layer with every channel pruned passes nothing on: refuse it (a fixed threshold) or stop below it (the search).
+  const emptied = (t: number) => engine.masks.find((m) => masks.get(m.mask)!.every((v) => v <= t));
   let threshold = r.prune.kind === 'threshold' ? r.prune.threshold : 0;
+  if (r.prune.kind === 'threshold') {
+    const e = emptied(threshold);
+    if (e) {
+      model.dispose();
+      throw new BadInputError(`--method anp: pruning at mask <= ${threshold} would leave BatchNorm '${e.node}' with no channel (all ${e.channels} masks at or below it); lower --prune-threshold or use --prune-by clean-acc:<points>`);
+    }
+  }
   if (r.prune.kind === 'clean-acc') {
     const heldData = selectRows(ctx.data, hold);
     pruneAt(-1);
     const base = accuracyWith(model, store, heldData, ctx.mean, ctx.std);
     for (let t = 0; t <= 0.9 + 1e-9; t += 0.05) {
+      if (emptied(t)) break;
       pruneAt(t);
       const acc = accuracyWith(model, store, heldData, ctx.mean, ctx.std);
       ctx.log(`anp: threshold ${t.toFixed(2)}: held-back accuracy ${acc.toFixed(1)} % (unpruned ${base.toFixed(1)} %)`);
@@ -206,6 +216,7 @@ export const anp: Defence<AnpOptions> = {
   }),
   provenance: 'adversarial neuron pruning',
   stateFactor: () => 0,
+  onnxruntimeOnly: 'BatchNorm masks',
   train: async (ctx, r) => (await anpTrain(ctx, r)).copy,
   async run(ctx, r) {
     const { copy, pruning } = await anpTrain(ctx, r);

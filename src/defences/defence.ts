@@ -78,6 +78,8 @@ export interface Defence<R = unknown> {
   run?(ctx: DefenceContext, r: R): Promise<DefenceResult>;
   /** Bytes of training state per parameter value beyond the values themselves (optimiser, perturbation copies). */
   stateFactor(r: R): number;
+  /** What the method needs that only the onnxruntime engine computes (checked against --engine tfjs before anything trains). */
+  readonly onnxruntimeOnly?: string;
   /** Models the method runs frozen beside training (NAD's teacher), for the memory plan. */
   frozenModels?: number;
 }

@@ -108,6 +108,7 @@ export const sau: Defence<SauOptions> = {
   // Adam's two moments.
   stateFactor: () => 2,
   frozenModels: 1,
+  onnxruntimeOnly: 'gradients with respect to the input and eval-mode BatchNorm training',
   async train(ctx: DefenceContext, r: SauOptions, slot) {
     const opened: TrainingEngine[] = [];
     let reference: TrainableModel | undefined;
