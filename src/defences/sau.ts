@@ -7,8 +7,8 @@
  *      stepped) on CE(clean) + the shared unlearning loss on the perturbed images that fooled the original
  *      model (away from its clean label and from the true one), both halves in one pass.
  * Both models stay in eval mode (BatchNorm on running statistics, train_mode off) and there is no
- * augmentation, as the authors' code. The paper runs 100 epochs; the default here is chosen from measured
- * curves (bench/README.md), as each epoch costs about a dozen fine-tuning epochs.
+ * augmentation, as the authors' code. The paper runs 100 epochs; each costs about a dozen fine-tuning
+ * epochs here, so the default is 10, provisional until the epoch curve in bench/README.md is measured.
  */
 import { BadInputError } from '../errors.js';
 import { TrainableModel } from '../import/trainable-model.js';
