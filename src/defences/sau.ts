@@ -23,7 +23,7 @@ import { describeSchedule, type LrSchedule } from '../training/schedule.js';
 import { checkCommon, positive } from './checks.js';
 import type { Defence, DefenceContext } from './defence.js';
 import type { MethodOptions } from './method-options.js';
-import { argmaxRows, sharedPgd, sharedPgdTerms, type PgdEngines, type SharedPgdConfig } from './shared-pgd.js';
+import { applyDelta, argmaxRows, sharedPgd, sharedPgdTerms, type PgdEngines, type SharedPgdConfig } from './shared-pgd.js';
 import { trainCopy } from './train-copy.js';
 
 export interface SauOptions {
@@ -70,9 +70,8 @@ export function unlearningInputs(labels: Int32Array, referenceClean: Int32Array,
 /** One SAU batch: the shared PGD, then the unlearning gradient at the store's values (the optimiser step is the caller's). */
 export async function sauGradients(pgd: PgdEngines, unlearn: TrainingEngine, batch: Batch, dims: [number, number, number], classes: number, r: SauOptions, std?: number[]) {
   const found = await sharedPgd(pgd, batch, dims, classes, r.pgd, std);
-  const n = batch.n, plane = dims[1] * dims[2];
-  const x = new Float32Array(batch.nchw.length);
-  for (let i = 0; i < x.length; i++) x[i] = batch.nchw[i]! + found.delta[i]! / (std?.[Math.floor(i / plane) % dims[0]] ?? 1);
+  const n = batch.n;
+  const x = applyDelta(batch.nchw, found.delta, dims[0], dims[1] * dims[2], std);
   const none = new Map<string, Float32Array>();
   const refPerturbed = (await pgd.reference.gradients({ ...batch, nchw: x, nhwc: new Float32Array(0) }, none)).logits!;
   const both = new Float32Array(2 * batch.nchw.length);
