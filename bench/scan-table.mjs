@@ -19,6 +19,20 @@ const lines = [
     return `| ${r.model} | ${r.budget} | ${r.flagged.join(', ') || 'none'} | ${idx(r.classes[0])}, ${r.classes[0].mask_l1.toFixed(1)} (${r.median_mask_l1.toFixed(1)}) | ${r.max_anomaly_index.toFixed(2)} | ${sec} | ${Math.round(r.seconds)} |`;
   }),
 ];
+// PyTorch's run of the same optimisation (bench/reference/nc_reference.py, bench/results/scan-reference/<model>-<budget>.json)
+// beside ours: the same flagged classes, and each class's anomaly index within 20 % (the issue's bar).
+const REF = 'bench/results/scan-reference';
+for (const f of readdirSync(REF).filter((x) => x.endsWith('.json')).sort()) {
+  const ref = JSON.parse(readFileSync(join(REF, f), 'utf8'));
+  const ours = runs.find((r) => `${r.model}-${r.budget}.json` === f);
+  if (!ours) continue;
+  const rel = ref.classes.map((c, k) => {
+    const a = ours.classes[k].anomaly_index, b = c.anomaly_index;
+    return Math.max(a, b) < 1 ? 0 : Math.abs(a - b) / Math.max(a, b);
+  });
+  const same = JSON.stringify(ref.flagged) === JSON.stringify(ours.flagged);
+  lines.push('', `PyTorch reference on ${ours.model} (${ours.budget}): flagged ${ref.flagged.join(', ') || 'none'} (nad-onnx: ${ours.flagged.join(', ') || 'none'}${same ? ', the same' : ', DIFFERENT'}); anomaly indices ${ref.classes.map((c) => c.anomaly_index.toFixed(2)).join(' / ')} against nad-onnx's ${ours.classes.map((c) => c.anomaly_index.toFixed(2)).join(' / ')} (classes 0–${ref.classes.length - 1}); largest relative difference of an index of 1 or more: ${(100 * Math.max(...rel)).toFixed(1)} %; ${Math.round(ref.seconds)} s on ${ref.settings?.threads ?? "?"} thread(s), beside two fixture trainings.`);
+}
 const readme = readFileSync('bench/README.md', 'utf8');
 const start = '<!-- scan-table -->', end = '<!-- /scan-table -->';
 const i = readme.indexOf(start), j = readme.indexOf(end);
