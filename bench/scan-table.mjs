@@ -31,7 +31,7 @@ for (const f of readdirSync(REF).filter((x) => x.endsWith('.json')).sort()) {
     return Math.max(a, b) < 1 ? 0 : Math.abs(a - b) / Math.max(a, b);
   });
   const same = JSON.stringify(ref.flagged) === JSON.stringify(ours.flagged);
-  lines.push('', `PyTorch reference on ${ours.model} (${ours.budget}): flagged ${ref.flagged.join(', ') || 'none'} (nad-onnx: ${ours.flagged.join(', ') || 'none'}${same ? ', the same' : ', DIFFERENT'}); anomaly indices ${ref.classes.map((c) => c.anomaly_index.toFixed(2)).join(' / ')} against nad-onnx's ${ours.classes.map((c) => c.anomaly_index.toFixed(2)).join(' / ')} (classes 0–${ref.classes.length - 1}); largest relative difference of an index of 1 or more: ${(100 * Math.max(...rel)).toFixed(1)} %; ${Math.round(ref.seconds)} s on ${ref.settings?.threads ?? "?"} thread(s), beside two fixture trainings.`);
+  lines.push('', `PyTorch reference on ${ours.model} (${ours.budget}): flagged ${ref.flagged.join(', ') || 'none'} (nad-onnx: ${ours.flagged.join(', ') || 'none'}${same ? ', the same' : ', DIFFERENT'}); anomaly indices ${ref.classes.map((c) => c.anomaly_index.toFixed(2)).join(' / ')} against nad-onnx's ${ours.classes.map((c) => c.anomaly_index.toFixed(2)).join(' / ')} (classes 0–${ref.classes.length - 1}); largest relative difference of an index of 1 or more: ${(100 * Math.max(...rel)).toFixed(1)} %; PyTorch on ${ref.settings?.threads ?? "?"} thread(s).`);
 }
 const readme = readFileSync('bench/README.md', 'utf8');
 const start = '<!-- scan-table -->', end = '<!-- /scan-table -->';
