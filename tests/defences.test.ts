@@ -195,3 +195,24 @@ describe('chains: --method anp+ft', () => {
     expect(existsSync(out)).toBe(false);
   });
 });
+
+describe('sau through the pipeline', () => {
+  it('a short run: the report follows the schema, the shared examples were found and unlearned, the output verified', async () => {
+    const out = join(dir, 'sau.onnx');
+    const r = await cli(['clean', modelPath('wrn16_1_nad'), '--data', DATA, '--ratio', '0.5', '--test', TEST, '--trigger', 'grid', '--target', '0',
+      '--method', 'sau', '--epochs', '1', '--batch', '125', '--no-baseline', '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(schemaErrors('clean-report.schema.json', rep)).toBe('');
+    expect(rep.method).toBe('sau');
+    expect(rep.engine.sau).toBe('onnxruntime');
+    expect(rep.parameters).toMatchObject({ pgd_eps: 0.2, pgd_steps: 5, optimizer: 'adam', lr: 1e-4, batch: 125 });
+    const [epoch] = rep.losses.sau;
+    expect(epoch.images).toBe(250);
+    // On a backdoored model most perturbed images fool both models alike, and the unlearning loss is positive.
+    expect(epoch.terms.shared_fraction).toBeGreaterThan(0.5);
+    expect(epoch.terms.shared).toBeGreaterThan(0);
+    expect(rep.export_check.max_abs_logit_diff).toBeLessThan(1e-3);
+    expect(existsSync(out)).toBe(true);
+  }, 600_000);
+});
