@@ -26,6 +26,8 @@ case "$FIXTURE" in
   *) MODEL=fixtures/cifar/$FIXTURE.onnx; META=fixtures/cifar/$FIXTURE.json ;;
 esac
 TRIGGER=$(node -e "const m=JSON.parse(require('fs').readFileSync('$META','utf8')); process.stdout.write(m.trigger ?? '')")
+ATTACK_KIND=$(node -e "const m=JSON.parse(require('fs').readFileSync('$META','utf8')); process.stdout.write(m.attack ?? '')")
+[ "$ATTACK_KIND" != none ] || { echo "bench/efficacy.sh: $FIXTURE has no backdoor to remove (attack none; it is the scan's clean control)" >&2; exit 2; }
 ATTACK=()
 if [ -n "$TRIGGER" ]; then
   ATTACK=(--trigger "$TRIGGER" --target 0)
