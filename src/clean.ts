@@ -222,20 +222,22 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   for (const [phase, l] of Object.entries(losses)) timings[`${phase}_s`] = l.reduce((a, e) => a + e.seconds, 0);
   const teacherModel = result.teacher ?? baseline;
 
+  // A model the method made on its way, measured like the output.
+  const measure = async (m: Intermediate, label: string): Promise<Metrics> => {
+    const s = await createSession(m.bytes, m.path ?? m.label);
+    try {
+      return await evaluateMetrics(s, test, { ...evalOpts, label });
+    } finally {
+      await s.release();
+    }
+  };
   t = performance.now();
-  let teacherMetrics: Metrics | null = null;
-  if (teacherModel) {
-    const s = await createSession(teacherModel.bytes, teacherModel.path ?? teacherModel.label);
-    teacherMetrics = await evaluateMetrics(s, test, { ...evalOpts, label: baselineLabel({ method, baseline: { method: teacherModel.method } }) });
-    await s.release();
-  }
+  let teacherMetrics: Metrics | null = teacherModel ? await measure(teacherModel, baselineLabel({ method, baseline: { method: teacherModel.method } })) : null;
   timings.eval_teacher_s = (performance.now() - t) / 1000;
   t = performance.now();
   const stages: NonNullable<CleanReport['stages']> = [];
   for (const st of result.stages ?? []) {
-    const s = await createSession(st.bytes, st.label);
-    const metrics = await evaluateMetrics(s, test, { ...evalOpts, label: st.label });
-    await s.release();
+    const metrics = await measure(st, st.label);
     stages.push({ method: st.method, label: st.label, metrics, der: der(before, metrics) });
   }
   if (stages.length) timings.eval_stages_s = (performance.now() - t) / 1000;

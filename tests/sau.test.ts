@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sauGradients, sau, unlearningTerms } from '../src/defences/sau.js';
-import { applyDelta, sharedPgd, sharedPgdTerms, type PgdEngines } from '../src/defences/shared-pgd.js';
+import { sauEngineSpecs, sauGradients, sau } from '../src/defences/sau.js';
+import { applyDelta, sharedPgd, type PgdEngines } from '../src/defences/shared-pgd.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { createEngine } from '../src/training/create-engine.js';
 import { type Batch, type GradientSpec, type TrainingEngine } from '../src/training/engine.js';
@@ -41,10 +41,9 @@ beforeAll(async () => {
     opened.push(e);
     return e;
   };
-  const forward: GradientSpec = { terms: [], params: false, batchNorm: 'eval', logits: true };
-  const input: GradientSpec = { terms: sharedPgdTerms(10, options.pgd), params: false, input: true, batchNorm: 'eval' };
-  pgd = { model: await open(model, store, forward), modelInput: await open(model, store, input), reference: await open(reference, refStore, forward), referenceInput: await open(reference, refStore, input) };
-  unlearn = await open(model, store, { terms: unlearningTerms(10, options), batchNorm: 'eval' });
+  const specs = sauEngineSpecs(10, options);
+  pgd = { model: await open(model, store, specs.forward), modelInput: await open(model, store, specs.input), reference: await open(reference, refStore, specs.forward), referenceInput: await open(reference, refStore, specs.input) };
+  unlearn = await open(model, store, specs.unlearn);
 });
 
 afterAll(async () => {

@@ -98,7 +98,7 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
   const size = train.h * train.w * train.c;
   const losses: EpochLoss[] = [];
   const round = 500;
-  let t0 = performance.now(), sum = 0, sumClean = 0, count = 0;
+  let t0 = performance.now(), sumClean = 0, sumPerturbed = 0, count = 0;
   ctx.log(`anp: ${r.iterations} iterations of ${r.batch} on ${train.n} images, ${engine.masks.reduce((a, m) => a + m.channels, 0)} BatchNorm channels`);
   try {
     for (let it = 0; it < r.iterations; it++) {
@@ -136,16 +136,17 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
           w[k] = Math.min(1, Math.max(0, w[k]! - r.maskLr * buf[k]!));
         }
       }
-      sum += r.alpha * clean.total + (1 - r.alpha) * perturbed.total;
       sumClean += clean.total;
+      sumPerturbed += perturbed.total;
       count++;
       if ((it + 1) % round === 0 || it + 1 === r.iterations) {
         const seconds = (performance.now() - t0) / 1000;
-        losses.push({ epoch: losses.length, lr: r.maskLr, loss: sum / count, ce: sumClean / count, at: [], terms: { ce: sumClean / count, perturbed_ce: (sum - r.alpha * sumClean) / (1 - r.alpha || 1) / count }, seconds, images: count * r.batch });
-        ctx.onProgress?.({ phase: 'anp', epoch: losses.length - 1, epochs: Math.ceil(r.iterations / round), done: it + 1, total: r.iterations, loss: sum / count, imagesPerSecond: (count * r.batch) / Math.max(seconds, 1e-9) });
+        const ce = sumClean / count, perturbedCe = sumPerturbed / count, loss = r.alpha * ce + (1 - r.alpha) * perturbedCe;
+        losses.push({ epoch: losses.length, lr: r.maskLr, loss, ce, at: [], terms: { ce, perturbed_ce: perturbedCe }, seconds, images: count * r.batch });
+        ctx.onProgress?.({ phase: 'anp', epoch: losses.length - 1, epochs: Math.ceil(r.iterations / round), done: it + 1, total: r.iterations, loss, imagesPerSecond: (count * r.batch) / Math.max(seconds, 1e-9) });
         t0 = performance.now();
-        sum = 0;
         sumClean = 0;
+        sumPerturbed = 0;
         count = 0;
       }
     }

@@ -23,8 +23,9 @@ import { describeSchedule, type LrSchedule } from '../training/schedule.js';
 import { checkCommon, positive } from './checks.js';
 import type { Defence, DefenceContext } from './defence.js';
 import type { MethodOptions } from './method-options.js';
-import { applyDelta, argmaxRows, sharedPgd, sharedPgdTerms, type PgdEngines, type SharedPgdConfig } from './shared-pgd.js';
+import { applyDelta, logitsAt, sharedPgd, sharedPgdTerms, type PgdEngines, type SharedPgdConfig } from './shared-pgd.js';
 import { trainCopy } from './train-copy.js';
+import { argmaxRows } from '../verify/predictions.js';
 
 export interface SauOptions {
   epochs: number;
@@ -44,8 +45,17 @@ const SHARED_LABELS = 'sau#shared_labels';
 const SHARED_WEIGHTS = 'sau#shared_weights';
 
 /** The unlearning loss's terms, for a pass over [clean; perturbed] (2N images). */
-export function unlearningTerms(classes: number, r: Pick<SauOptions, 'lambdaClean' | 'lambdaShared'>) {
+function unlearningTerms(classes: number, r: Pick<SauOptions, 'lambdaClean' | 'lambdaShared'>) {
   return [targetCrossEntropyTerm('ce', CLEAN_TARGETS, classes, r.lambdaClean), sharedUnlearningTerm('shared', SHARED_LABELS, SHARED_WEIGHTS, classes, r.lambdaShared)];
+}
+
+/** What each of SAU's passes computes: forward-only logits, PGD input gradients, and the unlearning pass (eval-mode BatchNorm throughout). */
+export function sauEngineSpecs(classes: number, r: Pick<SauOptions, 'pgd' | 'lambdaClean' | 'lambdaShared'>): { forward: GradientSpec; input: GradientSpec; unlearn: GradientSpec } {
+  return {
+    forward: { terms: [], params: false, batchNorm: 'eval', logits: true },
+    input: { terms: sharedPgdTerms(classes, r.pgd), params: false, input: true, batchNorm: 'eval' },
+    unlearn: { terms: unlearningTerms(classes, r), batchNorm: 'eval' },
+  };
 }
 
 /**
@@ -72,13 +82,12 @@ export async function sauGradients(pgd: PgdEngines, unlearn: TrainingEngine, bat
   const found = await sharedPgd(pgd, batch, dims, classes, r.pgd, std);
   const n = batch.n;
   const x = applyDelta(batch.nchw, found.delta, dims[0], dims[1] * dims[2], std);
-  const none = new Map<string, Float32Array>();
-  const refPerturbed = (await pgd.reference.gradients({ ...batch, nchw: x, nhwc: new Float32Array(0) }, none)).logits!;
+  const refPerturbed = await logitsAt(pgd.reference, batch, x);
   const both = new Float32Array(2 * batch.nchw.length);
   both.set(batch.nchw);
   both.set(x, batch.nchw.length);
   const extras = unlearningInputs(batch.labels, argmaxRows(found.referenceClean, n, classes), argmaxRows(refPerturbed, n, classes), classes);
-  const step = await unlearn.gradients({ nchw: both, nhwc: new Float32Array(0), labels: new Int32Array(2 * n), n: 2 * n, extras }, none);
+  const step = await unlearn.gradients({ nchw: both, nhwc: new Float32Array(0), labels: new Int32Array(2 * n), n: 2 * n, extras }, new Map());
   return { step, pgd: found };
 }
 
@@ -123,11 +132,10 @@ export const sau: Defence<SauOptions> = {
           opened.push(e);
           return e;
         };
-        const forward: GradientSpec = { terms: [], params: false, batchNorm: 'eval', logits: true };
-        const inputGrad: GradientSpec = { terms: sharedPgdTerms(k, r.pgd), params: false, input: true, batchNorm: 'eval' };
+        const specs = sauEngineSpecs(k, r);
         const pgd: PgdEngines = {
-          model: await open(model, store, forward), modelInput: await open(model, store, inputGrad),
-          reference: await open(reference, refStore, forward), referenceInput: await open(reference, refStore, inputGrad),
+          model: await open(model, store, specs.forward), modelInput: await open(model, store, specs.input),
+          reference: await open(reference, refStore, specs.forward), referenceInput: await open(reference, refStore, specs.input),
         };
         const opt = new Adam({ beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: r.weightDecay });
         const dims = model.inputShape as [number, number, number];
@@ -137,7 +145,7 @@ export const sau: Defence<SauOptions> = {
           return { total: s.total, terms: { ...s.terms, shared_fraction: found.shared / batch.n } };
         };
         return {
-          title: 'SAU', optimizer: opt, gradients: { terms: unlearningTerms(k, r), batchNorm: 'eval' }, step,
+          title: 'SAU', optimizer: opt, gradients: specs.unlearn, step,
           epochs: r.epochs, batch: r.batch, schedule: r.schedule, augment: { pad: 0, flip: false, cutout: 0 },
         };
       });

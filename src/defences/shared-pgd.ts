@@ -15,6 +15,7 @@ import { INPUT_GRADIENT, type Batch, type TrainingEngine } from '../training/eng
 import { jsDivergenceTerm, PROBABILITY_FLOOR } from '../training/loss/js-divergence.js';
 import type { LossTerm } from '../training/loss/loss-term.js';
 import { targetCrossEntropyTerm } from '../training/loss/target-cross-entropy.js';
+import { argmaxRows } from '../verify/predictions.js';
 
 export interface SharedPgdConfig {
   /** L-inf bound in [0, 1] pixel space. */
@@ -42,14 +43,9 @@ export interface PgdEngines {
   referenceInput: TrainingEngine;
 }
 
-export function argmaxRows(logits: Float32Array, n: number, k: number): Int32Array {
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (logits[i * k + j]! > logits[i * k + best]!) best = j;
-    out[i] = best;
-  }
-  return out;
+/** A forward-only engine's logits for the batch's labels and sizes at other images (NCHW). */
+export async function logitsAt(engine: TrainingEngine, batch: Batch, nchw: Float32Array): Promise<Float32Array> {
+  return (await engine.gradients({ ...batch, nchw, nhwc: new Float32Array(0) }, new Map())).logits!;
 }
 
 /** Row-wise softmax as float32, clamped below at the JS term's floor. */
@@ -80,17 +76,16 @@ export async function sharedPgd(e: PgdEngines, batch: Batch, dims: [number, numb
   const { n } = batch;
   const k = classes;
   const none = new Map<string, Float32Array>();
-  const forward = async (engine: TrainingEngine, nchw: Float32Array) => (await engine.gradients({ ...batch, nchw, nhwc: new Float32Array(0) }, none)).logits!;
-  const cleanModel = argmaxRows(await forward(e.model, batch.nchw), n, k);
-  const referenceClean = await forward(e.reference, batch.nchw);
+  const cleanModel = argmaxRows(await logitsAt(e.model, batch, batch.nchw), n, k);
+  const referenceClean = await logitsAt(e.reference, batch, batch.nchw);
   const cleanReference = argmaxRows(referenceClean, n, k);
+  // The authors' 'max' start, already within the bound.
   const delta = new Float32Array(batch.nchw.length).fill(cfg.eps);
-  clampInPlace(delta, cfg.eps);
   const plane = batch.nchw.length / (n * dims[0]);
   let steps = 0, shared = 0;
   for (let s = 0; s < cfg.steps; s++) {
     const x = applyDelta(batch.nchw, delta, dims[0], plane, std);
-    const fl = await forward(e.model, x), gl = await forward(e.reference, x);
+    const fl = await logitsAt(e.model, batch, x), gl = await logitsAt(e.reference, batch, x);
     const fp = argmaxRows(fl, n, k), gp = argmaxRows(gl, n, k);
     const advF = new Float32Array(n * k), advG = new Float32Array(n * k), share = new Float32Array(n);
     shared = 0;

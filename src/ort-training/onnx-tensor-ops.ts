@@ -57,9 +57,8 @@ export class OnnxTensorOps implements TensorOps<string> {
   exp(a: string): string { return this.op('Exp', [a], this.shape(a)); }
   abs(a: string): string { return this.op('Abs', [a], this.shape(a)); }
   log(a: string): string { return this.op('Log', [a], this.shape(a)); }
+  // Training graphs are opset 17 or later: Clip takes its bounds as inputs ('' for none).
   clip(a: string, min?: number, max?: number): string {
-    // Bounds are inputs from opset 11, attributes before.
-    if (this.b.opset < 11) return this.op('Clip', [a], this.shape(a), { ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) });
     return this.op('Clip', [a, min !== undefined ? this.scalar(min) : '', ...(max !== undefined ? [this.scalar(max)] : [])], this.shape(a));
   }
   pow(a: string, p: number): string { return this.op('Pow', [a, this.scalar(p)], this.shape(a)); }

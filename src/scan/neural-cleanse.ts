@@ -18,6 +18,7 @@ import { INPUT_GRADIENT } from '../training/engine.js';
 import { Adam } from '../training/optimizers/adam.js';
 import { nchwToNhwc } from '../verify/onnx-runtime.js';
 import type { FrozenModel } from '../training/frozen-model.js';
+import { argmaxRows } from '../verify/predictions.js';
 
 export interface NeuralCleanseConfig {
   /** Budget: passes over the scan images. */
@@ -198,13 +199,9 @@ function blend(img: ScanImages, from: number, n: number, mask: Float32Array, pat
 
 /** How many rows of N x classes logits pick `target` (ties: the first index, as argmax). */
 export function countHits(logits: Float32Array, n: number, classes: number, target: number, keep?: (i: number) => boolean): number {
+  const preds = argmaxRows(logits, n, classes);
   let hit = 0;
-  for (let i = 0; i < n; i++) {
-    if (keep && !keep(i)) continue;
-    let best = 0;
-    for (let k = 1; k < classes; k++) if (logits[i * classes + k]! > logits[i * classes + best]!) best = k;
-    if (best === target) hit++;
-  }
+  for (let i = 0; i < n; i++) if (preds[i] === target && (!keep || keep(i))) hit++;
   return hit;
 }
 

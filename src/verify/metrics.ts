@@ -8,6 +8,7 @@ import { normalizeBatch } from '../data/augment.js';
 import type { Trigger } from './triggers.js';
 import type { EpochProgress } from '../progress.js';
 import { nhwcToNchw, runModel } from './onnx-runtime.js';
+import { argmaxRows } from './predictions.js';
 
 export interface Metrics {
   /** Clean accuracy (%) on test images whose label is not the target (all images without a target). */
@@ -60,12 +61,7 @@ export async function predict(session: ort.InferenceSession, d: Dataset, opts: E
     const running = runModel(session, cur.nchw, [n, d.c, d.h, d.w]);
     cur = s + n < d.n ? prepare(s + n) : undefined;
     const out = await running;
-    const k = out.dims[1]!;
-    for (let i = 0; i < n; i++) {
-      let best = 0;
-      for (let j = 1; j < k; j++) if (out.data[i * k + j]! > out.data[i * k + best]!) best = j;
-      preds[s + i] = best;
-    }
+    preds.set(argmaxRows(out.data, n, out.dims[1]!), s);
     const done = s + n;
     opts.onProgress?.({
       phase: 'eval', label: `${opts.label ?? 'model'}${transform ? ', triggered' : ''}`, epoch: 0, epochs: 1, done, total: d.n, loss: Number.NaN,
