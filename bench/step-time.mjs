@@ -56,6 +56,20 @@ if (profDir) {
     const op = e.args?.op_name ?? '?';
     by[op] = (by[op] ?? 0) + e.dur / 1000;
   }
+  const kernelMs = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time')).reduce((a, e) => a + e.dur / 1000, 0);
+  console.log(`kernel time per step ${(kernelMs / runs).toFixed(1)} ms of ${ms.toFixed(1)} ms`);
+  if (process.env.PROFILE === 'shapes') {
+    // op type and output shape: which tensor sizes the time goes to
+    const shapes = {};
+    for (const e of events) {
+      if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
+      const out = (e.args?.output_type_shape ?? []).map((o) => JSON.stringify(Object.values(o)[0])).join(' ');
+      const k = `${e.args?.op_name} -> ${out}`;
+      const s = (shapes[k] ??= { ms: 0, n: 0 });
+      s.ms += e.dur / 1000; s.n++;
+    }
+    console.log(Object.entries(shapes).sort((a, b) => b[1].ms - a[1].ms).slice(0, 40).map(([k, v]) => `${(v.ms / runs).toFixed(1).padStart(6)} ms ${String(v.n / runs).padStart(3)}x ${k}`).join('\n'));
+  }
   if (process.env.PROFILE === 'nodes') {
     const nodes = {};
     for (const e of events) if (e.cat === 'Node' && e.name.endsWith('_kernel_time')) nodes[e.name] = (nodes[e.name] ?? 0) + e.dur / 1000;

@@ -1,8 +1,14 @@
 /**
- * Train-mode BatchNormalization written out as primitive ops, so the batch statistics are graph outputs
- * (for the running-statistics update) and the backward pass can reuse x_hat and 1/sigma:
- *   y = gamma * x_hat + beta,  x_hat = (x - mean) * inv,  inv = 1 / sqrt(var_biased + eps)
- *   dx = gamma * inv * (dy - mean(dy) - x_hat * mean(dy * x_hat))
+ * Train-mode BatchNormalization with as few full-size passes as the algebra allows (each one is a memory
+ * pass that onnxruntime runs as its own kernel):
+ *   forward:  mean = E[x],  xc = x - mean,  var = sum(xc^2) / M (two-pass, exact like PyTorch's),
+ *             y = BatchNormalization(x; gamma, beta, mean, var) in inference form, one fused pass;
+ *   backward: with inv = 1 / sqrt(var + eps) and a = gamma * inv,
+ *             dx = a * (dy - mean(dy) - xc * inv^2 * mean(dy * xc))  =  a*dy + (xc * k + c),
+ *             k = -a * inv^2 * mean(dy * xc),  c = -a * mean(dy); the bracket is a per-channel affine of xc,
+ *             written as one more inference BatchNormalization (mean 0, variance 1, epsilon 0).
+ * Three full-size passes forward (Sub, ReduceSumSquare's read, BatchNormalization) and four backward
+ * (Mul for sum(dy * xc), Mul, the affine, Add) against ten written out op by op.
  */
 import type { GraphBuilder } from '../graph-builder.js';
 
@@ -13,57 +19,60 @@ export interface TrainBatchNorm {
   backward(dy: string, needX: boolean): { dx?: string; dgamma: string; dbeta: string };
 }
 
+/** y = x * scale + bias per channel (axis 1), in one pass: inference BatchNormalization with mean 0, variance 1. */
+function channelAffine(b: GraphBuilder, x: string, scale: string, bias: string, channels: number): string {
+  return b.one('BatchNormalization', [x, scale, bias, b.floats(new Array<number>(channels).fill(0)), b.floats(new Array<number>(channels).fill(1))], { epsilon: { float: 0 } });
+}
+
 export function emitTrainBatchNorm(b: GraphBuilder, x: string, gamma: string, beta: string, eps: number, rank: number, channels: number, y: string): TrainBatchNorm {
   if (rank !== 4 && rank !== 2) throw new Error(`BatchNormalization on rank ${rank}`);
   const axes = rank === 4 ? [0, 2, 3] : [0];
   const bshape = rank === 4 ? [1, channels, 1, 1] : [1, channels];
+  const flat = (t: string) => b.one('Reshape', [t, b.ints([channels])]);
+  const shaped = (t: string) => b.one('Reshape', [t, b.ints(bshape)]);
+  const m = b.countOf(x, channels); // N*H*W, dynamic in the batch
   const mean = b.reduceMean(x, axes, true);
   const xc = b.one('Sub', [x, mean]);
-  const variance = b.reduceMean(b.one('Mul', [xc, xc]), axes, true);
-  const inv = b.one('Reciprocal', [b.one('Sqrt', [b.one('Add', [variance, b.scalar(eps)])])]);
-  const xhat = b.one('Mul', [xc, inv]);
-  const g = b.one('Reshape', [gamma, b.ints(bshape)]);
-  const beta4 = b.one('Reshape', [beta, b.ints(bshape)]);
-  b.node('Add', [b.one('Mul', [xhat, g]), beta4], {}, [y]);
-  const flat = (t: string) => b.one('Reshape', [t, b.ints([channels])]);
+  const variance = b.one('Div', [b.reduceSumSquare(xc, axes, true), m]);
+  b.node('BatchNormalization', [x, gamma, beta, flat(mean), flat(variance)], { epsilon: { float: eps } }, [y]);
   return {
     mean: flat(mean),
     variance: flat(variance),
     backward(dy, needX) {
-      const m = b.countOf(x, channels); // N*H*W, dynamic in the batch
+      const inv = b.one('Reciprocal', [b.one('Sqrt', [b.one('Add', [variance, b.scalar(eps)])])]); // [1, C, 1, 1]
       const sumDy = b.reduceSum(dy, axes, true);
-      const sumDyXhat = b.reduceSum(b.one('Mul', [dy, xhat]), axes, true);
+      const sumDyXc = b.reduceSum(b.one('Mul', [dy, xc]), axes, true);
       let dx: string | undefined;
       if (needX) {
-        const meanDy = b.one('Div', [sumDy, m]);
-        const meanDyXhat = b.one('Div', [sumDyXhat, m]);
-        const t = b.one('Sub', [b.one('Sub', [dy, meanDy]), b.one('Mul', [xhat, meanDyXhat])]);
-        dx = b.one('Mul', [t, b.one('Mul', [g, inv])]);
+        const a = b.one('Mul', [shaped(gamma), inv]);
+        const negA = b.one('Neg', [a]);
+        const k = b.one('Mul', [negA, b.one('Div', [b.one('Mul', [b.one('Mul', [inv, inv]), sumDyXc]), m])]);
+        const c = b.one('Mul', [negA, b.one('Div', [sumDy, m])]);
+        dx = b.one('Add', [b.one('Mul', [dy, a]), channelAffine(b, xc, flat(k), flat(c), channels)]);
       }
-      return { dx, dgamma: flat(sumDyXhat), dbeta: flat(sumDy) };
+      return { dx, dgamma: flat(b.one('Mul', [sumDyXc, inv])), dbeta: flat(sumDy) };
     },
   };
 }
 
 /**
- * Eval-mode BatchNormalization (running statistics, which are constants here) as primitive ops, for methods
- * that fine-tune or attack a model with its BatchNorms frozen (PGD, trigger reverse-engineering, SAU):
- *   y = gamma * (x - mean) * inv + beta,  inv = 1 / sqrt(var + eps);  dx = dy * gamma * inv
+ * Eval-mode BatchNormalization (running statistics, which are constants here), for methods that fine-tune or
+ * attack a model with its BatchNorms frozen (PGD, trigger reverse-engineering, SAU): the forward pass is the
+ * inference op itself; backward dx = dy * gamma * inv, dgamma = sum(dy * (x - mean) * inv).
  */
 export function emitEvalBatchNorm(b: GraphBuilder, x: string, gamma: string, beta: string, mean: string, variance: string, eps: number, rank: number, channels: number, y: string): Omit<TrainBatchNorm, 'mean' | 'variance'> {
   if (rank !== 4 && rank !== 2) throw new Error(`BatchNormalization on rank ${rank}`);
   const axes = rank === 4 ? [0, 2, 3] : [0];
   const bshape = rank === 4 ? [1, channels, 1, 1] : [1, channels];
   const shaped = (t: string) => b.one('Reshape', [t, b.ints(bshape)]);
-  const inv = b.one('Reciprocal', [b.one('Sqrt', [b.one('Add', [shaped(variance), b.scalar(eps)])])]);
-  const xhat = b.one('Mul', [b.one('Sub', [x, shaped(mean)]), inv]);
-  const g = shaped(gamma);
-  b.node('Add', [b.one('Mul', [xhat, g]), shaped(beta)], {}, [y]);
+  b.node('BatchNormalization', [x, gamma, beta, mean, variance], { epsilon: { float: eps } }, [y]);
   const flat = (t: string) => b.one('Reshape', [t, b.ints([channels])]);
   return {
     backward(dy, needX) {
+      const inv = b.one('Reciprocal', [b.one('Sqrt', [b.one('Add', [shaped(variance), b.scalar(eps)])])]);
+      const xhat = b.one('Mul', [b.one('Sub', [x, shaped(mean)]), inv]);
       return {
-        dx: needX ? b.one('Mul', [dy, b.one('Mul', [g, inv])]) : undefined,
+        dx: needX ? b.one('Mul', [dy, b.one('Mul', [shaped(gamma), inv])]) : undefined,
         dgamma: flat(b.reduceSum(b.one('Mul', [dy, xhat]), axes, true)),
         dbeta: flat(b.reduceSum(dy, axes, true)),
       };

@@ -63,7 +63,7 @@ export function convInputGradient(b: GraphBuilder, dy: string, w: string, g: Con
  * batch-transposed Conv with a Ho x Wo kernel several times slower (bench/README.md).
  */
 export function convFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry, wDims: number[]): string {
-  if (g.group === 1) return denseFilterGradient(b, x, dy, g);
+  if (g.group === 1) return denseFilterGradient(b, x, dy, g, wDims);
   if (wDims[1] === 1 && wDims[0] === g.group) return depthwiseFilterGradient(b, x, dy, g);
   return groupedFilterGradient(b, x, dy, g, wDims);
 }
@@ -115,16 +115,23 @@ function depthwiseFilterGradient(b: GraphBuilder, x: string, dy: string, g: Conv
   return b.one('Reshape', [b.one('Transpose', [all], { perm: [1, 0, 2, 3] }), b.ints([0, 1, kh, kw])]);
 }
 
-function denseFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry): string {
+function denseFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry, wDims: number[]): string {
+  const [co, ci] = wDims as [number, number];
   const [kh, kw] = g.kernel as [number, number];
-  const xt = b.one('Transpose', [x], { perm: [1, 0, 2, 3] }); // [Ci, N, H, W]
-  const dyT = b.one('Reshape', [b.one('Transpose', [dy], { perm: [1, 0, 2, 3] }), b.ints([0, -1])]); // [Co, N*Ho*Wo]
-  const taps = kernelWindows(b, padSpatial(b, xt, g), g).map((win) => {
-    const cols = b.one('Reshape', [win, b.ints([0, -1])]); // [Ci, N*Ho*Wo]
-    return b.one('Unsqueeze', [b.one('Gemm', [dyT, cols], { transB: 1 }), b.ints([2])]); // [Co, Ci, 1]
+  const taps = kh * kw;
+  // im2col as one grouped Conv with fixed one-hot kernels: output channel c*taps + t is input channel c seen
+  // through kernel tap t, with the layer's own strides, dilations and pads: [N, Ci*KH*KW, Ho, Wo].
+  const oneHot = new Array<number>(ci * taps * taps).fill(0);
+  for (let c = 0; c < ci; c++) for (let t = 0; t < taps; t++) oneHot[(c * taps + t) * taps + t] = 1;
+  const cols4 = b.one('Conv', [x, b.floats(oneHot, [ci * taps, 1, kh, kw])], {
+    group: ci, kernel_shape: g.kernel, strides: g.strides, dilations: g.dilations, pads: g.pads,
   });
-  const all = taps.length === 1 ? taps[0]! : b.one('Concat', taps, { axis: 2 }); // [Co, Ci, KH*KW]
-  return b.one('Reshape', [all, b.ints([0, 0, kh, kw])]);
+  const cols = b.one('Reshape', [cols4, b.ints([0, 0, -1])]); // [N, Ci*K, Ho*Wo]
+  const dyT = b.one('Transpose', [b.one('Reshape', [dy, b.ints([0, 0, -1])])], { perm: [0, 2, 1] }); // [N, Ho*Wo, Co]
+  // One small Gemm per image (onnxruntime spreads the batch over its threads), summed over the batch.
+  const perImage = b.one('MatMul', [cols, dyT]); // [N, Ci*K, Co]
+  const dwT = b.reduceSum(perImage, [0], false); // [Ci*K, Co]
+  return b.one('Reshape', [b.one('Transpose', [dwT], { perm: [1, 0] }), b.ints([co, ci, kh, kw])]);
 }
 
 /**
