@@ -3,9 +3,11 @@ import type { GraphBuilder } from '../graph-builder.js';
 import { UnsupportedForTraining, type GradientContext } from './gradient-types.js';
 
 export function reluGradient(ctx: GradientContext): (string | undefined)[] {
+  // dy times the 0/1 mask of a positive output: onnxruntime runs Greater, Cast and Mul about twice as fast
+  // as Where (bench/README.md). Finite gradients only: inf * 0 is NaN where Where gave 0.
   const { b } = ctx;
-  const zero = b.scalar(0);
-  return [b.one('Where', [b.one('Greater', [ctx.node.outputs[0]!, zero]), ctx.dy[0]!, zero])];
+  const mask = b.one('Cast', [b.one('Greater', [ctx.node.outputs[0]!, b.scalar(0)])], { to: 1 });
+  return [b.one('Mul', [ctx.dy[0]!, mask])];
 }
 
 /**
