@@ -12,8 +12,11 @@ Per batch (no augmentation, shuffled, both models in eval mode):
   /usr/bin/python3 bench/reference/sau_reference.py --arch wrn16_1 --in-ch 3 --state-dict fixtures/cifar/wrn16_1_badnets.pt \
       --data <cifar>/train --ratio 0.05 --test <cifar>/test --target 0 [--epochs 10] [--seed 0] --json out.json
 
-Prints before / after metrics (grid trigger) and the curve per epoch. torch's random stream orders the batches,
-so a comparison with nad-onnx is of the outcome, not draw for draw.
+Prints before / after metrics (grid trigger) and the curve per epoch. --stream torch (default): torch's random
+stream orders the batches, so a comparison with nad-onnx is of the outcome only. --stream shared: the batch
+order comes from nad-onnx's mulberry32 stream as `clean --method sau` draws it (Rng(seed + 2): per epoch a
+permutation, then per image the two draws of a zero-pad shift), so both see the same batches in the same
+order; the shared PGD starts at +eps and draws nothing.
 
 The functions shared_pgd / sau_losses are what fixtures/make_sau_reference.py records for the tests.
 """
@@ -22,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nad_reference import load  # noqa: E402
+from nad_reference import Rng, load  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'fixtures'))
 from models import WRN, PreActResNet18, backdoor_metrics  # noqa: E402
 
@@ -97,7 +100,9 @@ def main():
     ap.add_argument('--epochs', type=int, default=10); ap.add_argument('--batch', type=int, default=256); ap.add_argument('--lr', type=float, default=1e-4)
     ap.add_argument('--eps', type=float, default=0.2); ap.add_argument('--steps', type=int, default=5)
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--json', default='')
+    ap.add_argument('--stream', choices=['torch', 'shared'], default='torch')
     a = ap.parse_args()
+    rng = Rng(a.seed + 2) if a.stream == 'shared' else None
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     ctor = (lambda: WRN(16, 1, 10, a.in_ch)) if a.arch == 'wrn16_1' else (lambda: PreActResNet18(10, a.in_ch, 64))
@@ -114,9 +119,14 @@ def main():
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.999))
     t0, curve = time.time(), []
     for epoch in range(a.epochs):
-        order = torch.randperm(len(y))
+        order = torch.tensor(rng.permutation(len(y))) if rng else torch.randperm(len(y))
         for s in range(0, len(y), a.batch):
             idx = order[s:s + a.batch]
+            if len(idx) < 2:
+                continue  # nad-onnx skips a batch of one
+            if rng:
+                for _ in range(2 * len(idx)):  # src/data/augment.ts draws a (zero) shift per image
+                    rng.next()
             xb, yb = x[idx], y[idx]
             d = shared_pgd(model, ref, xb, yb, norm, a.eps, a.steps)
             ce, shared = sau_losses(model, ref, xb, yb, d, norm, 10)
@@ -126,7 +136,7 @@ def main():
         model.eval()
         curve.append({'epoch': epoch + 1, **backdoor_metrics(normed(model), xt, yt, a.target), 'seconds': time.time() - t0})
         print(json.dumps(curve[-1]), file=sys.stderr, flush=True)
-    res = {'method': 'sau (PyTorch reference)', 'seed': a.seed, 'epochs': a.epochs, 'before': before, 'after': curve[-1], 'curve': curve,
+    res = {'method': 'sau (PyTorch reference)', 'seed': a.seed, 'stream': a.stream, 'epochs': a.epochs, 'before': before, 'after': curve[-1], 'curve': curve,
            'seconds': time.time() - t0, 'threads': a.threads}
     print(json.dumps(res))
     if a.json:
