@@ -5,6 +5,7 @@
  * input channel gets the luma (ITU-R 601-2, as PIL's convert('L')).
  */
 import { readdirSync, realpathSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join, relative, isAbsolute } from 'node:path';
 import sharp from 'sharp';
 import { BadInputError } from '../errors.js';
@@ -36,11 +37,14 @@ export function indexImageFolder(root: string): ImageFolderIndex {
   classes.forEach((cls, label) => {
     const dir = join(root, cls);
     if (!inside(realRoot, realpathSync(dir))) throw new BadInputError(`${dir}: symlink leaves the data folder`);
-    const names = readdirSync(dir).filter((f) => EXTENSIONS.has(f.slice(f.lastIndexOf('.')).toLowerCase())).sort();
-    if (names.length === 0) throw new BadInputError(`${dir}: empty class folder (no JPEG/PNG images)`);
-    for (const f of names) {
-      const p = join(dir, f);
-      if (!inside(realRoot, realpathSync(p))) throw new BadInputError(`${p}: symlink leaves the data folder`);
+    const entries = readdirSync(dir, { withFileTypes: true }).filter((e) => EXTENSIONS.has(e.name.slice(e.name.lastIndexOf('.')).toLowerCase()));
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (entries.length === 0) throw new BadInputError(`${dir}: empty class folder (no JPEG/PNG images)`);
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      // Only a symlink can lead out of a folder that is itself inside the root (resolving all 50,000 CIFAR
+      // paths took seconds).
+      if (e.isSymbolicLink() && !inside(realRoot, realpathSync(p))) throw new BadInputError(`${p}: symlink leaves the data folder`);
       files.push(p);
       labels.push(label);
     }
@@ -51,10 +55,13 @@ export function indexImageFolder(root: string): ImageFolderIndex {
 /** Decodes one image to HWC uint8 with `channels` channels. */
 export async function decodeImage(file: string, channels: number): Promise<{ data: Uint8Array; h: number; w: number }> {
   try {
-    let img = sharp(file, { failOn: 'error' });
-    const meta = await img.metadata();
-    if (channels === 1) img = meta.channels === 1 || meta.space === 'b-w' ? img.extractChannel(0) : img.removeAlpha().recomb([[0.299, 0.587, 0.114], [0, 0, 0], [0, 0, 0]]).extractChannel(0);
-    else img = img.removeAlpha().toColourspace('srgb');
+    // sharp decodes from memory about 5x faster than from a path (measured on CIFAR-10's 32x32 JPEGs), and
+    // only a grey model needs the metadata.
+    let img = sharp(await readFile(file), { failOn: 'error' });
+    if (channels === 1) {
+      const meta = await img.metadata();
+      img = meta.channels === 1 || meta.space === 'b-w' ? img.extractChannel(0) : img.removeAlpha().recomb([[0.299, 0.587, 0.114], [0, 0, 0], [0, 0, 0]]).extractChannel(0);
+    } else img = img.removeAlpha().toColourspace('srgb');
     const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== channels) {
       // Grey source for an RGB model: replicate, as PIL's convert('RGB') does.
@@ -78,7 +85,7 @@ export async function loadImageFolder(
   const size = shape.h * shape.w * shape.c;
   const x = new Float32Array(which.length * size);
   const labels = new Int32Array(which.length);
-  const batch = 64;
+  const batch = 256; // images decoded at once (sharp spreads them over libuv's threads)
   for (let start = 0; start < which.length; start += batch) {
     const ids = Array.from({ length: Math.min(batch, which.length - start) }, (_, k) => which[start + k]!);
     const imgs = await Promise.all(ids.map((i) => decodeImage(index.files[i]!, shape.c)));
