@@ -1,13 +1,19 @@
 // npm run bench [-- --quick] [-- --engine onnxruntime|tfjs]: nad-onnx `clean` against the PyTorch reference on the same model, split, seed
 // and machine (CIFAR-10 WRN-16-1, 5% clean data = 2,500 images), plus `eval` against raw onnxruntime-node.
-// Prints images/s per phase, ratios nad-onnx / PyTorch, and peak RSS. See bench/README.md.
+// Prints images/s per phase, ratios nad-onnx / PyTorch, and peak RSS, with the CPU kind (AVX-512 or not) the
+// ratios depend on, and checks issue 15's floors and targets. `--preact` also runs bench/preact-ratio.sh
+// (PreAct-ResNet-18, 1 + 1 epochs) for its ratio and peak RSS. See bench/README.md.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.argv.includes('--quick');
+const preact = process.argv.includes('--preact');
+const avx512 = /\bavx512f\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${avx512 ? 'AVX-512 (avx512f)' : 'no AVX-512 (AVX2 or older)'}, ${cpus().length} cores, 1-min load at start ${loadavg()[0].toFixed(2)}`;
 const engineArg = process.argv.indexOf('--engine');
 const engine = engineArg > 0 ? process.argv[engineArg + 1] : 'auto';
 const OUT = join(ROOT, 'bench', 'out');
@@ -58,4 +64,30 @@ console.log(row('evaluation (vs raw onnxruntime-node)', ours.eval, ortRaw.images
 console.log(row('whole clean, seconds (vs the whole PyTorch run)', rep.timings.total_s, py.total_s, 's'));
 console.log(row('peak RSS', nad.rssMb, ref.rssMb, 'MB'));
 console.log(`\nnad-onnx: before ${rep.before.acc_all.toFixed(2)} / ${rep.before.asr.toFixed(2)}, teacher ${rep.teacher.acc_all.toFixed(2)} / ${rep.teacher.asr.toFixed(2)}, NAD ${rep.after.acc_all.toFixed(2)} / ${rep.after.asr.toFixed(2)} (acc_all / asr), engine ${rep.engine.teacher}/${rep.engine.nad}, tfjs backend ${rep.backend.name}`);
+// Issue 15's floors and targets; the training floors depend on the CPU kind.
+const trainFloor = avx512 ? 0.6 : 1.0;
+const checks = [
+  ['teacher fine-tuning, ratio to PyTorch', ours.teacher / py.images_per_s.teacher, trainFloor, 1.3, '×', true],
+  ['NAD step (distillation), ratio to PyTorch', ours.nad / py.images_per_s.nad, trainFloor, 1.3, '×', true],
+  ['loading 2,500 training + 10,000 test JPEGs (and the model), s', rep.timings.load_s, 5, 2, ' s', false],
+  ['evaluation, ratio to raw onnxruntime-node', ours.eval / ortRaw.images_per_s, 0.9, 0.97, '×', true],
+];
+if (preact) {
+  const r = spawnSync('bash', [join(ROOT, 'bench', 'preact-ratio.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error('bench/preact-ratio.sh failed');
+  const dir = join(OUT, 'preact');
+  const pr = JSON.parse(readFileSync(join(dir, 'nad-onnx.json'), 'utf8')), pp = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8'));
+  const rssMb = (f) => Number(readFileSync(join(dir, f), 'utf8').trim().split('\n').pop()) / 1024;
+  const pn = pr.data.train.n;
+  // Both phases together: images trained over the seconds spent training, each side.
+  const ratio = (2 * pn / (pr.timings.teacher_s + pr.timings.nad_s)) / (2 * pn / (pn / pp.images_per_s.teacher + pn / pp.images_per_s.nad));
+  checks.push(['PreAct-ResNet-18, 1 + 1 epochs, ratio to PyTorch', ratio, 0.6, 1.0, '×', true]);
+  checks.push(['PreAct-ResNet-18, peak RSS, GB', rssMb('nad-onnx.rss') / 1024, 2.5, 1.6, ' GB', false]);
+}
+const verdict = (v, floor, target, up) => ((up ? v >= target : v <= target) ? 'target met' : (up ? v >= floor : v <= floor) ? 'floor met' : '**floor missed**');
+console.log(`\nMachine: ${machine}`);
+console.log(`| issue 15 | measured | floor | target | |\n| --- | --- | --- | --- | --- |`);
+for (const [name, v, floor, target, unit, up] of checks) {
+  console.log(`| ${name} | ${v.toFixed(v < 10 ? 3 : 1)}${unit} | ${up ? '≥' : '≤'} ${floor}${unit} | ${up ? '≥' : '≤'} ${target}${unit} | ${verdict(v, floor, target, up)} |`);
+}
 console.log(`PyTorch:  before ${py.before.acc_all.toFixed(2)} / ${py.before.asr.toFixed(2)}, teacher ${py.teacher.acc_all.toFixed(2)} / ${py.teacher.asr.toFixed(2)}, NAD ${py.after.acc_all.toFixed(2)} / ${py.after.asr.toFixed(2)}, torch ${py.torch}, ${py.threads} threads`);
