@@ -44,16 +44,17 @@ for (const [fixture, methods] of [...byFixture].sort()) {
 // The default is the method with the best worst case over every fixture (issue "Defences beyond NAD (3 of 3)").
 const fixtures = [...byFixture.keys()];
 const methods = [...new Set(cells.map((c) => c.method))].sort();
-out.push('**Worst case over the fixtures** (distance to the goal of the method\'s worst cell, in points; sorted by fixtures covered, then by that distance)');
+out.push('**Worst case over the fixtures** (distance to the goal of the method\'s worst cell, in points; sorted by fixtures covered, then by that distance, then by cost: the median seconds of its cells)');
 out.push('');
-out.push('| method | fixtures covered | cells | worst distance | worst on |');
-out.push('| --- | --- | --- | --- | --- |');
+out.push('| method | fixtures covered | cells | worst distance | worst on | median seconds |');
+out.push('| --- | --- | --- | --- | --- | --- |');
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const ranked = methods.map((m) => {
   const mine = cells.filter((c) => c.method === m);
   const worst = mine.reduce((w, c) => (distance(c) > w.d ? { d: distance(c), on: `${c.fixture} seed ${c.seed}` } : w), { d: -1, on: '' });
-  return { m, covered: new Set(mine.map((c) => c.fixture)).size, n: mine.length, worst };
-}).sort((a, b) => (b.covered - a.covered) || (a.worst.d - b.worst.d));
-for (const r of ranked) out.push(`| ${r.m} | ${r.covered} of ${fixtures.length} | ${r.n} | ${f(r.worst.d)} | ${r.worst.on} |`);
+  return { m, covered: new Set(mine.map((c) => c.fixture)).size, n: mine.length, worst, secs: median(mine.map((c) => c.seconds)) };
+}).sort((a, b) => (b.covered - a.covered) || (a.worst.d - b.worst.d) || (a.secs - b.secs));
+for (const r of ranked) out.push(`| ${r.m} | ${r.covered} of ${fixtures.length} | ${r.n} | ${f(r.worst.d)} | ${r.worst.on} | ${Math.round(r.secs)} |`);
 out.push('');
 if (cells.some((c) => (c.machine.load_at_start ?? 0) > 1)) out.push('\\* timed beside other jobs (load average above 1 at the start): its seconds overstate the cost on a quiet machine.');
 const table = out.join('\n');
