@@ -21,7 +21,7 @@ import { BadInputError } from '../errors.js';
 import { resolveInitializer } from '../import/parameters.js';
 import { TrainableModel } from '../import/trainable-model.js';
 import { createEngine } from '../training/create-engine.js';
-import type { Batch, BatchNormMask } from '../training/engine.js';
+import type { Batch, BatchNormMask, StepResult, TrainingEngine } from '../training/engine.js';
 import type { EpochLoss } from '../training/epoch-loop.js';
 import { crossEntropyTerm } from '../training/loss/cross-entropy.js';
 import { ParameterStore } from '../training/parameter-store.js';
@@ -72,6 +72,57 @@ function accuracyWith(model: TrainableModel, store: ParameterStore, data: Datase
   return (100 * correct) / Math.max(1, data.n);
 }
 
+/** One iteration's noise start: uniform in [-eps, eps], per BatchNorm its scale noise then its shift noise
+ * (the order fixtures/make_anp_reference.py replays to draw the same start). */
+export function drawNoise(bns: BatchNormMask[], eps: number, rng: Rng): Map<string, Float32Array> {
+  const noise = new Map<string, Float32Array>();
+  for (const m of bns) {
+    for (const name of [m.noiseW, m.noiseB]) noise.set(name, Float32Array.from({ length: m.channels }, () => (2 * rng.next() - 1) * eps));
+  }
+  return noise;
+}
+
+/** The noise's `steps` sign-gradient ascent steps of eps / steps on the cross-entropy at `values` (masks and
+ * noise), in place and unclipped as the authors' code. Returns each pass's cross-entropy. */
+export async function ascendNoise(engine: TrainingEngine, batch: Batch, values: Map<string, Float32Array>, r: Pick<AnpOptions, 'eps' | 'steps'>): Promise<number[]> {
+  const ces: number[] = [];
+  for (let s = 0; s < r.steps; s++) {
+    const g = await engine.gradients(batch, values);
+    ces.push(g.total);
+    for (const m of engine.masks) {
+      for (const name of [m.noiseW, m.noiseB]) {
+        const v = values.get(name)!, gr = g.grads.get(name)!;
+        for (let k = 0; k < v.length; k++) v[k] = v[k]! + (r.eps / r.steps) * Math.sign(gr[k]!);
+      }
+    }
+  }
+  return ces;
+}
+
+/** The masks' step: SGD with momentum 0.9 on alpha * CE(clean) + (1 - alpha) * CE(perturbed, at `values`), then
+ * the clip to [0, 1]; masks and momentum change in place. Returns both passes and the combined gradient (which
+ * tests/anp.test.ts compares). */
+export async function maskStep(
+  engine: TrainingEngine, batch: Batch, masks: Map<string, Float32Array>, momentum: Map<string, Float32Array>, values: ReadonlyMap<string, Float32Array>,
+  r: Pick<AnpOptions, 'alpha' | 'maskLr'>,
+): Promise<{ clean: StepResult; perturbed: StepResult; grads: Map<string, Float32Array> }> {
+  const perturbed = await engine.gradients(batch, values);
+  const clean = await engine.gradients(batch, new Map(masks));
+  const grads = new Map<string, Float32Array>();
+  for (const m of engine.masks) {
+    const w = masks.get(m.mask)!, buf = momentum.get(m.mask)!, grad = new Float32Array(m.channels);
+    const gRob = perturbed.grads.get(m.mask)!, gNat = clean.grads.get(m.mask)!;
+    for (let k = 0; k < w.length; k++) {
+      const g = r.alpha * gNat[k]! + (1 - r.alpha) * gRob[k]!;
+      grad[k] = g;
+      buf[k] = 0.9 * buf[k]! + g; // torch SGD momentum, no dampening
+      w[k] = Math.min(1, Math.max(0, w[k]! - r.maskLr * buf[k]!));
+    }
+    grads.set(m.mask, grad);
+  }
+  return { clean, perturbed, grads };
+}
+
 interface Pruning {
   threshold: number;
   pruned: number;
@@ -111,31 +162,10 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
       }
       const nhwc = normalizeBatch(augmentBatch(xb, r.batch, train.h, train.w, train.c, CROP_FLIP, rng), train.c, ctx.mean, ctx.std);
       const batch: Batch = { nhwc, nchw: nhwcToNchw(nhwc, r.batch, train.h, train.w, train.c), labels: yb, n: r.batch };
-      // Noise: uniform in [-eps, eps], then sign-gradient ascent on the cross-entropy.
-      const values = new Map<string, Float32Array>(masks);
-      for (const m of engine.masks) {
-        for (const name of [m.noiseW, m.noiseB]) values.set(name, Float32Array.from({ length: m.channels }, () => (2 * rng.next() - 1) * r.eps));
-      }
-      for (let s = 0; s < r.steps; s++) {
-        const g = await engine.gradients(batch, values);
-        for (const m of engine.masks) {
-          for (const name of [m.noiseW, m.noiseB]) {
-            const v = values.get(name)!, gr = g.grads.get(name)!;
-            for (let k = 0; k < v.length; k++) v[k] = v[k]! + (r.eps / r.steps) * Math.sign(gr[k]!);
-          }
-        }
-      }
-      const perturbed = await engine.gradients(batch, values);
-      const clean = await engine.gradients(batch, new Map(masks));
-      for (const m of engine.masks) {
-        const w = masks.get(m.mask)!, buf = momentum.get(m.mask)!;
-        const gRob = perturbed.grads.get(m.mask)!, gNat = clean.grads.get(m.mask)!;
-        for (let k = 0; k < w.length; k++) {
-          const g = r.alpha * gNat[k]! + (1 - r.alpha) * gRob[k]!;
-          buf[k] = 0.9 * buf[k]! + g; // torch SGD momentum, no dampening
-          w[k] = Math.min(1, Math.max(0, w[k]! - r.maskLr * buf[k]!));
-        }
-      }
+      // The noise start, its ascent and the masks' step are apart so that tests/anp.test.ts can hold each to PyTorch.
+      const values = new Map<string, Float32Array>([...masks, ...drawNoise(engine.masks, r.eps, rng)]);
+      await ascendNoise(engine, batch, values, r);
+      const { clean, perturbed } = await maskStep(engine, batch, masks, momentum, values, r);
       sumClean += clean.total;
       sumPerturbed += perturbed.total;
       count++;
