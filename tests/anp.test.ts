@@ -172,7 +172,7 @@ describe('ANP iterations match PyTorch', () => {
         ['PyTorch float32', { grad: flatRecorded('mask_grad', i), masks: flatRecorded('mask', i), ce: it.ce, perturbed: it.perturbed_ce }]] as const) {
         const kind = ref === 'float64' ? 'mask_grad_f64' : 'mask_grad';
         const perBatchNorm = engine.masks.map((m, k) => relL2(s.grads.get(m.mask)!, recorded(`${kind}#${i}#${rec.batchnorms[k]}`)));
-        const d = { grad: relL2(grad, want.grad), worstBatchNorm: Math.max(...perBatchNorm), masks: maxAbsDiff(masks, want.masks), ce: relErr(s.clean.total, want.ce), perturbed: relErr(s.perturbed.total, want.perturbed) };
+        const d = { grad: relL2(grad, want.grad), worstBatchNorm: Math.max(...perBatchNorm), masks: maxAbsDiff(masks, want.masks), ce: relErr(s.clean.total, want.ce), perturbed: relErr(s.perturbed!.total, want.perturbed) };
         console.log(`anp iteration ${i} against ${ref}: masks' gradient ${d.grad.toExponential(2)} (worst BatchNorm ${d.worstBatchNorm.toExponential(2)}), masks ${d.masks.toExponential(2)} (${clipped} of ${masks.length} clipped), CE ${d.ce.toExponential(1)} / perturbed ${d.perturbed.toExponential(1)}`);
         const at = `iteration ${i} against ${ref}`;
         expect(d.ce, `${at}: CE(clean)`).toBeLessThan(TOL.loss);
@@ -182,6 +182,17 @@ describe('ANP iterations match PyTorch', () => {
         expect(d.masks, `${at}: the masks`).toBeLessThan(TOL.mask);
       }
       expect(relL2(momentum, flatRecorded('momentum', i)), `iteration ${i}: momentum`).toBeLessThan(TOL.maskGrad);
+    }
+  });
+
+  it('--anp-eps 0: no perturbed pass, the masks follow alpha times the clean gradient (the authors\' loss_rob = 0)', async () => {
+    const mine = state(-1), batch = batchOf(rec.iterations[0]!.images);
+    const clean = await engine.gradients(batch, new Map(mine.masks));
+    const s = await maskStep(engine, batch, mine.masks, mine.momentum, undefined, options);
+    expect(s.perturbed).toBeUndefined();
+    for (const m of engine.masks) {
+      const want = Array.from(clean.grads.get(m.mask)!, (g) => options.alpha * g);
+      expect(maxAbsDiff(Array.from(s.grads.get(m.mask)!), want)).toBeLessThan(1e-7);
     }
   });
 

@@ -3,7 +3,8 @@
  * prune_neuron_cifar.py). Every BatchNorm channel (restored ones included) gets a mask m in [0, 1] on its
  * scale and multiplicative noise on scale and shift: scale * (m + d), shift * (1 + x). Per batch (sampled
  * with replacement, crop + flip, BatchNorm on batch statistics as the authors' model.train()):
- *   - the noise starts uniform in [-eps, eps] and takes `steps` sign-gradient ascent steps of eps / steps on
+ *   - the noise starts uniform in [-eps, eps] (with eps 0 there is no noise and no perturbed pass, as in the
+ *     authors' code) and takes `steps` sign-gradient ascent steps of eps / steps on
  *     the cross-entropy (unclipped, as the authors' code);
  *   - the masks take one SGD step (momentum 0.9) on alpha * CE(clean) + (1 - alpha) * CE(perturbed), then are
  *     clipped to [0, 1].
@@ -103,17 +104,18 @@ export async function ascendNoise(engine: TrainingEngine, batch: Batch, values: 
  * the clip to [0, 1]; masks and momentum change in place. Returns both passes and the combined gradient (which
  * tests/anp.test.ts compares). */
 export async function maskStep(
-  engine: TrainingEngine, batch: Batch, masks: Map<string, Float32Array>, momentum: Map<string, Float32Array>, values: ReadonlyMap<string, Float32Array>,
+  engine: TrainingEngine, batch: Batch, masks: Map<string, Float32Array>, momentum: Map<string, Float32Array>, values: ReadonlyMap<string, Float32Array> | undefined,
   r: Pick<AnpOptions, 'alpha' | 'maskLr'>,
-): Promise<{ clean: StepResult; perturbed: StepResult; grads: Map<string, Float32Array> }> {
-  const perturbed = await engine.gradients(batch, values);
+): Promise<{ clean: StepResult; perturbed?: StepResult; grads: Map<string, Float32Array> }> {
+  // No noise (--anp-eps 0): the authors' loss_rob is 0, so the masks follow alpha * CE(clean) alone.
+  const perturbed = values ? await engine.gradients(batch, values) : undefined;
   const clean = await engine.gradients(batch, new Map(masks));
   const grads = new Map<string, Float32Array>();
   for (const m of engine.masks) {
     const w = masks.get(m.mask)!, buf = momentum.get(m.mask)!, grad = new Float32Array(m.channels);
-    const gRob = perturbed.grads.get(m.mask)!, gNat = clean.grads.get(m.mask)!;
+    const gRob = perturbed?.grads.get(m.mask), gNat = clean.grads.get(m.mask)!;
     for (let k = 0; k < w.length; k++) {
-      const g = r.alpha * gNat[k]! + (1 - r.alpha) * gRob[k]!;
+      const g = r.alpha * gNat[k]! + (gRob ? (1 - r.alpha) * gRob[k]! : 0);
       grad[k] = g;
       buf[k] = 0.9 * buf[k]! + g; // torch SGD momentum, no dampening
       w[k] = Math.min(1, Math.max(0, w[k]! - r.maskLr * buf[k]!));
@@ -163,11 +165,12 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
       const nhwc = normalizeBatch(augmentBatch(xb, r.batch, train.h, train.w, train.c, CROP_FLIP, rng), train.c, ctx.mean, ctx.std);
       const batch: Batch = { nhwc, nchw: nhwcToNchw(nhwc, r.batch, train.h, train.w, train.c), labels: yb, n: r.batch };
       // The noise start, its ascent and the masks' step are apart so that tests/anp.test.ts can hold each to PyTorch.
-      const values = new Map<string, Float32Array>([...masks, ...drawNoise(engine.masks, r.eps, rng)]);
-      await ascendNoise(engine, batch, values, r);
+      // As the authors' code: with eps 0 no noise is drawn, ascended or evaluated.
+      const values = r.eps > 0 ? new Map<string, Float32Array>([...masks, ...drawNoise(engine.masks, r.eps, rng)]) : undefined;
+      if (values) await ascendNoise(engine, batch, values, r);
       const { clean, perturbed } = await maskStep(engine, batch, masks, momentum, values, r);
       sumClean += clean.total;
-      sumPerturbed += perturbed.total;
+      sumPerturbed += perturbed?.total ?? 0;
       count++;
       if ((it + 1) % round === 0 || it + 1 === r.iterations) {
         const seconds = (performance.now() - t0) / 1000;
