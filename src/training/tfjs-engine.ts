@@ -4,7 +4,7 @@
  * method that needs more (input gradients, eval-mode BatchNorm) runs on the onnxruntime engine.
  */
 import * as tf from '../tf.js';
-import { convWeightToOnnx } from '../import/parameters.js';
+import { onnxValues } from '../import/parameters.js';
 import type { TrainableModel } from '../import/trainable-model.js';
 import { EngineCannot, type Batch, type GradientSpec, type StepResult, type TrainingEngine } from './engine.js';
 import type { TermContext } from './loss/loss-term.js';
@@ -102,7 +102,7 @@ export class TfjsEngine implements TrainingEngine {
       const out = new Map<string, Float32Array>();
       for (const [k, g] of Object.entries(grads)) {
         const p = byVar.get(k)!;
-        out.set(p.name, tf.tidy(() => new Float32Array((p.role === 'conv-weight' ? convWeightToOnnx(g) : g).dataSync())));
+        out.set(p.name, onnxValues(g, p.role === 'conv-weight'));
         g.dispose();
       }
       const total = value.dataSync()[0]!;
