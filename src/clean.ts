@@ -262,7 +262,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   t = performance.now();
   const afterSession = await createSession(outBytes, o.out);
   const diff = await checkExport(afterSession, test, o, (x, n) =>
-    tf.tidy(() => new Float32Array(student.forward(tf.tensor4d(x, [n, test.h, test.w, test.c]), { training: false }).logits.dataSync())));
+    tf.tidy(() => new Float32Array(student.forward(tf.tensor4d(x, [n, test.h, test.w, test.c]), { training: false, release: true }).logits.dataSync())));
   const after = await evaluateMetrics(afterSession, test, { ...evalOpts, label: `${methodLabel(method)} (output)` });
   await afterSession.release();
   timings.eval_after_s = (performance.now() - t) / 1000;

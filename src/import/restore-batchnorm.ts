@@ -122,7 +122,7 @@ export function calibrationMoments(runner: GraphRunner, outputs: string[], calib
   for (let i = 0; i < n; i += CALIBRATION_CHUNK) {
     tf.tidy(() => {
       const x = calibration.slice([i, 0, 0, 0], [Math.min(CALIBRATION_CHUNK, n - i), -1, -1, -1]);
-      const r = runner.run(x, { training: false, capture: outputs });
+      const r = runner.run(x, { training: false, capture: outputs, release: true });
       outputs.forEach((o, j) => {
         const y = r.captured.get(o)!.t;
         const a = acc[j]!;

@@ -70,11 +70,15 @@ export class TrainableModel {
     return [...this.params.values()].filter((p) => p.trainable).map((p) => p.variable);
   }
 
-  /** x: NHWC float32 batch. Returns logits [N, classes] and the tap values. */
-  forward(x: tf.Tensor4D, opts: { training: boolean; bnUsesBatchStats?: boolean; withTaps?: boolean }): ForwardResult {
+  /**
+   * x: NHWC float32 batch. Returns logits [N, classes] and the tap values. `release`: inference outside a
+   * gradient tape, intermediates freed as the pass goes (RunOptions.release).
+   */
+  forward(x: tf.Tensor4D, opts: { training: boolean; bnUsesBatchStats?: boolean; withTaps?: boolean; release?: boolean }): ForwardResult {
     const r: RunResult = this.runner.run(x, {
       training: opts.training,
       bnUsesBatchStats: opts.bnUsesBatchStats,
+      release: opts.release,
       capture: opts.withTaps ? this.taps.map((t) => t.name) : undefined,
     });
     return { logits: r.outputs[0]!.t as tf.Tensor2D, taps: this.taps.map((t) => r.captured.get(t.name)!).filter(Boolean), statUpdates: r.statUpdates };
