@@ -123,7 +123,8 @@ export function calibrationMoments(runner: GraphRunner, outputs: string[], calib
     tf.tidy(() => {
       const x = calibration.slice([i, 0, 0, 0], [Math.min(CALIBRATION_CHUNK, n - i), -1, -1, -1]);
       const r = runner.run(x, { training: false, capture: outputs, release: true });
-      outputs.forEach((o, j) => {
+      // Each output's temporaries (two of its size) go at once, not when the chunk's scope ends.
+      outputs.forEach((o, j) => tf.tidy(() => {
         const y = r.captured.get(o)!.t;
         const a = acc[j]!;
         if (!a.shift) {
@@ -138,7 +139,7 @@ export function calibrationMoments(runner: GraphRunner, outputs: string[], calib
           a.ss[c] += ss[c]!;
         }
         a.count += y.size / s.length;
-      });
+      }));
     });
   }
   return acc.map((a) => {
