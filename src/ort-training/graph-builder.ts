@@ -85,10 +85,6 @@ export class GraphBuilder {
     return this.one('ReduceMean', [x], { axes, keepdims: keepdims ? 1 : 0 });
   }
 
-  reduceSumSquare(x: string, axes: number[], keepdims: boolean): string {
-    if (this.opset >= 18) return this.one('ReduceSumSquare', [x, this.ints(axes)], { keepdims: keepdims ? 1 : 0 });
-    return this.one('ReduceSumSquare', [x], { axes, keepdims: keepdims ? 1 : 0 });
-  }
 
   /** The number of elements of x divided by `per`, as a float scalar (e.g. the batch size). */
   countOf(x: string, per: number): string {

@@ -1,14 +1,14 @@
 /**
  * Train-mode BatchNormalization with as few full-size passes as the algebra allows (each one is a memory
  * pass that onnxruntime runs as its own kernel):
- *   forward:  mean = E[x],  xc = x - mean,  var = sum(xc^2) / M (two-pass, exact like PyTorch's),
+ *   forward:  mean = E[x],  xc = x - mean,  var = E[xc^2] (two-pass),
  *             y = BatchNormalization(x; gamma, beta, mean, var) in inference form, one fused pass;
  *   backward: with inv = 1 / sqrt(var + eps) and a = gamma * inv,
- *             dx = a * (dy - mean(dy) - xc * inv^2 * mean(dy * xc))  =  a*dy + (xc * k + c),
- *             k = -a * inv^2 * mean(dy * xc),  c = -a * mean(dy); the bracket is a per-channel affine of xc,
- *             written as one more inference BatchNormalization (mean 0, variance 1, epsilon 0).
- * Three full-size passes forward (Sub, ReduceSumSquare's read, BatchNormalization) and four backward
- * (Mul for sum(dy * xc), Mul, the affine, Add) against ten written out op by op.
+ *             dx = (dy - (mean(dy) + xc * k)) * a,  k = inv^2 * mean(dy * xc), in PyTorch's order; the
+ *             inner bracket is a per-channel affine of xc, written as one more inference BatchNormalization
+ *             (mean 0, variance 1, epsilon 0).
+ * Three full-size passes forward (Sub, Mul, BatchNormalization) and four backward (Mul for sum(dy * xc),
+ * the affine, Sub, Mul) against ten written out op by op.
  */
 import type { GraphBuilder } from '../graph-builder.js';
 
@@ -33,7 +33,9 @@ export function emitTrainBatchNorm(b: GraphBuilder, x: string, gamma: string, be
   const m = b.countOf(x, channels); // N*H*W, dynamic in the batch
   const mean = b.reduceMean(x, axes, true);
   const xc = b.one('Sub', [x, mean]);
-  const variance = b.one('Div', [b.reduceSumSquare(xc, axes, true), m]);
+  // ReduceMean of the squares, not ReduceSumSquare / M: onnxruntime's ReduceSumSquare sums less exactly, which
+  // moved three NAD steps 2x further from PyTorch (tests/training-semantics.test.ts).
+  const variance = b.reduceMean(b.one('Mul', [xc, xc]), axes, true);
   b.node('BatchNormalization', [x, gamma, beta, flat(mean), flat(variance)], { epsilon: { float: eps } }, [y]);
   return {
     mean: flat(mean),
@@ -44,11 +46,12 @@ export function emitTrainBatchNorm(b: GraphBuilder, x: string, gamma: string, be
       const sumDyXc = b.reduceSum(b.one('Mul', [dy, xc]), axes, true);
       let dx: string | undefined;
       if (needX) {
+        // PyTorch's order: (dy - (mean(dy) + xc * k)) * a, k = inv^2 * mean(dy * xc); the bracket is one
+        // per-channel affine of xc. (Scaling by a before subtracting moved NAD steps 2x further from PyTorch.)
+        const k = b.one('Div', [b.one('Mul', [b.one('Mul', [inv, inv]), sumDyXc]), m]);
+        const meanDy = b.one('Div', [sumDy, m]);
         const a = b.one('Mul', [shaped(gamma), inv]);
-        const negA = b.one('Neg', [a]);
-        const k = b.one('Mul', [negA, b.one('Div', [b.one('Mul', [b.one('Mul', [inv, inv]), sumDyXc]), m])]);
-        const c = b.one('Mul', [negA, b.one('Div', [sumDy, m])]);
-        dx = b.one('Add', [b.one('Mul', [dy, a]), channelAffine(b, xc, flat(k), flat(c), channels)]);
+        dx = b.one('Mul', [b.one('Sub', [dy, channelAffine(b, xc, flat(k), flat(meanDy), channels)]), a]);
       }
       return { dx, dgamma: flat(b.one('Mul', [sumDyXc, inv])), dbeta: flat(sumDy) };
     },
