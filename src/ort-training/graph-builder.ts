@@ -85,7 +85,6 @@ export class GraphBuilder {
     return this.one('ReduceMean', [x], { axes, keepdims: keepdims ? 1 : 0 });
   }
 
-
   /** The number of elements of x divided by `per`, as a float scalar (e.g. the batch size). */
   countOf(x: string, per: number): string {
     const size = this.one('Cast', [this.one('Size', [x])], { to: onnx.TensorProto.DataType.FLOAT });
