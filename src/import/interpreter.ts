@@ -99,7 +99,7 @@ export class GraphRunner {
     const shapes = recordShapes ? new Map<string, number[]>() : undefined;
     const stop = opts.stopAfter ? new Set(opts.stopAfter) : undefined;
     const bnUsesBatchStats = opts.bnUsesBatchStats ?? opts.training;
-    const lastReader = opts.release ? this.lastReaders([g.input.name, ...g.outputs.map((o) => o.name), ...(opts.capture ?? []), ...(opts.stopAfter ?? [])]) : undefined;
+    const releaseAfter = opts.release ? this.lastReads([g.input.name, ...g.outputs.map((o) => o.name), ...(opts.capture ?? []), ...(opts.stopAfter ?? [])]) : undefined;
 
     const get = (name: string, where: string): Value => {
       const v = values.get(name);
@@ -168,7 +168,8 @@ export class GraphRunner {
           shapes?.set(o, onnxShape(outs[i]!));
         }
       });
-      if (lastReader) this.releaseRead(node, lastReader, values);
+      const done = releaseAfter?.get(node);
+      if (done) this.release(done, values);
       if (stop && [...stop].every((s) => values.has(s))) break;
     }
     const captured = new Map<string, Value>();
@@ -181,19 +182,20 @@ export class GraphRunner {
     return { outputs, captured, statUpdates, shapes };
   }
 
-  /** Per tensor name, the index of the last node that reads it; `keep` (and what no node reads) never appears. */
-  private lastReaders(keep: string[]): Map<string, number> {
-    const last = new Map<string, number>();
-    this.graph.nodes.forEach((n, i) => n.inputs.forEach((name) => name && last.set(name, i)));
+  /** Per node, the tensor names it is the last reader of; `keep` never appears. */
+  private lastReads(keep: string[]): Map<GraphNode, string[]> {
+    const last = new Map<string, GraphNode>();
+    for (const n of this.graph.nodes) for (const name of n.inputs) if (name) last.set(name, n);
     for (const k of keep) last.delete(k);
-    return last;
+    const byNode = new Map<GraphNode, string[]>();
+    for (const [name, n] of last) byNode.set(n, [...(byNode.get(n) ?? []), name]);
+    return byNode;
   }
 
-  /** Disposes the inputs `node` was the last reader of, unless they are variables, constants or still held under another name. */
-  private releaseRead(node: GraphNode, lastReader: Map<string, number>, values: Map<string, Value>): void {
-    const i = this.graph.nodes.indexOf(node);
-    for (const name of new Set(node.inputs)) {
-      const v = name && lastReader.get(name) === i ? values.get(name) : undefined;
+  /** Disposes the tensors of `names`, unless they are variables, constants or still held under another name. */
+  private release(names: string[], values: Map<string, Value>): void {
+    for (const name of names) {
+      const v = values.get(name);
       if (!v) continue;
       values.delete(name);
       const shared = v.t instanceof tf.Variable || [...this.constTensors.values()].includes(v.t) || [...values.values()].some((u) => u.t === v.t);

@@ -30,7 +30,6 @@ export function emitTrainBatchNorm(b: GraphBuilder, x: string, gamma: string, be
   const bshape = rank === 4 ? [1, channels, 1, 1] : [1, channels];
   const flat = (t: string) => b.one('Reshape', [t, b.ints([channels])]);
   const shaped = (t: string) => b.one('Reshape', [t, b.ints(bshape)]);
-  const m = b.countOf(x, channels); // N*H*W, dynamic in the batch
   const mean = b.reduceMean(x, axes, true);
   const xc = b.one('Sub', [x, mean]);
   // ReduceMean of the squares, not ReduceSumSquare / M: onnxruntime's ReduceSumSquare sums less exactly, which
@@ -41,13 +40,14 @@ export function emitTrainBatchNorm(b: GraphBuilder, x: string, gamma: string, be
     mean: flat(mean),
     variance: flat(variance),
     backward(dy, needX) {
+      const m = b.countOf(x, channels); // N*H*W, dynamic in the batch
       const inv = b.one('Reciprocal', [b.one('Sqrt', [b.one('Add', [variance, b.scalar(eps)])])]); // [1, C, 1, 1]
       const sumDy = b.reduceSum(dy, axes, true);
       const sumDyXc = b.reduceSum(b.one('Mul', [dy, xc]), axes, true);
       let dx: string | undefined;
       if (needX) {
         // PyTorch's order: (dy - (mean(dy) + xc * k)) * a, k = inv^2 * mean(dy * xc); the bracket is one
-        // per-channel affine of xc. (Scaling by a before subtracting moved NAD steps 2x further from PyTorch.)
+        // per-channel affine of xc.
         const k = b.one('Div', [b.one('Mul', [b.one('Mul', [inv, inv]), sumDyXc]), m]);
         const meanDy = b.one('Div', [sumDy, m]);
         const a = b.one('Mul', [shaped(gamma), inv]);
