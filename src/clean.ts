@@ -20,7 +20,7 @@ import { checkEngineChoice, type EngineChoice } from './training/engine.js';
 import type { EpochLoss, EpochProgress } from './training/epoch-loop.js';
 import * as tf from './tf.js';
 import { der, evaluateMetrics, type Metrics } from './verify/metrics.js';
-import { createSession } from './verify/onnx-runtime.js';
+import { createSession, useThreads } from './verify/onnx-runtime.js';
 import { checkAttackOptions, parseTrigger, type Trigger } from './verify/triggers.js';
 import { checkFiniteLogits, imageTensors } from './verify/finite-logits.js';
 import { useDevice, type DeviceChoice } from './verify/device.js';
@@ -55,6 +55,8 @@ export interface CleanOptions extends MethodOptions {
   engine?: EngineChoice;
   /** Where onnxruntime runs: cpu, cuda (its CUDA provider must be installed), or auto. */
   device?: DeviceChoice;
+  /** Threads of each onnxruntime session (default 2). */
+  threads?: number;
   taps?: string[];
   maxAccDrop?: number;
   maxAsr?: number;
@@ -110,7 +112,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   const t0 = performance.now();
   const seed = o.seed ?? 0;
   const backend = await useBackend(o.backend ?? 'auto');
-  const device = await useDevice(o.device ?? 'auto');
+  const device = { ...(await useDevice(o.device ?? 'auto')), threads: useThreads(o.threads) };
   const source = loadModel(o.model);
   const probe = new TrainableModel(source, o.taps);
   const [c, h, w] = probe.inputShape;
@@ -153,7 +155,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   checkBudget(plan, budget, o.maxMemory);
 
   let t = performance.now();
-  const beforeSession = await createSession(modelBytes(source), o.model, 2, true);
+  const beforeSession = await createSession(modelBytes(source), o.model, undefined, true);
   timings.session_before_s = (performance.now() - t) / 1000; // includes the child-process probe of the untrusted file
   await checkFiniteLogits(beforeSession, o.model, train, { mean: o.mean, std: o.std, flag: '--data' }, locator);
   t = performance.now();

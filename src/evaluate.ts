@@ -4,7 +4,7 @@ import { modelBytes } from './export/write-model.js';
 import { loadModel } from './import/load-model.js';
 import { buildGraph, imageInputShape } from './import/graph.js';
 import { evaluateMetrics, type Metrics } from './verify/metrics.js';
-import { createSession } from './verify/onnx-runtime.js';
+import { createSession, useThreads } from './verify/onnx-runtime.js';
 import { checkAttackOptions, parseTrigger } from './verify/triggers.js';
 import { checkFiniteLogits, imageTensors } from './verify/finite-logits.js';
 import { useDevice, type DeviceChoice } from './verify/device.js';
@@ -21,17 +21,20 @@ export interface EvaluateOptions {
   batch?: number;
   /** Where onnxruntime runs: cpu, cuda or auto. */
   device?: DeviceChoice;
+  /** Threads of the onnxruntime session (default 2). */
+  threads?: number;
   onProgress?: (p: EpochProgress) => void;
 }
 
 export async function evaluate(o: EvaluateOptions): Promise<Metrics> {
   checkAttackOptions(o);
   await useDevice(o.device ?? 'auto');
+  useThreads(o.threads);
   const source = loadModel(o.model);
   const graph = buildGraph(source);
   const [c, h, w] = imageInputShape(graph);
   const shape = { c, h, w };
-  const session = await createSession(modelBytes(source), o.model, 2, true);
+  const session = await createSession(modelBytes(source), o.model, undefined, true);
   const outDims = graph.outputs[0]!.dims;
   const numClasses = typeof outDims[1] === 'number' ? outDims[1] : Number.MAX_SAFE_INTEGER;
   checkAttackOptions(o, numClasses);

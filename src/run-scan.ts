@@ -2,6 +2,7 @@
  * `scan`: load and check the model and the clean data, reverse-engineer a trigger per class, flag the
  * outliers, and write the HTML page if asked. Bad input ends with BadInputError before any work.
  */
+import { useThreads } from './verify/onnx-runtime.js';
 import { loadDataset } from './data/load-dataset.js';
 import { selectRows, type Dataset } from './data/dataset.js';
 import { subsetIndices } from './data/random.js';
@@ -28,6 +29,8 @@ export interface ScanOptions {
   /** Epoch budget per class (default 20). */
   epochs?: number;
   engine?: EngineChoice;
+  /** Threads of each onnxruntime session (default 2). */
+  threads?: number;
   html?: string;
   onLog?: (line: string) => void;
   onProgress?: ScanSettings['onProgress'];
@@ -57,6 +60,7 @@ export function scanView(title: string, r: ScanResult, shape: { c: number; h: nu
 
 export async function scan(o: ScanOptions): Promise<ScanResult> {
   checkScanOptions(o);
+  useThreads(o.threads);
   await useBackend('wasm');
   const seed = o.seed ?? 0;
   const source = loadModel(o.model);

@@ -39,8 +39,9 @@ describe('clean (quick start)', () => {
     expect(rep.losses.teacher).toHaveLength(2);
     expect(rep.losses.nad).toHaveLength(2);
     expect(rep.losses.nad[0].at).toHaveLength(3);
-    // The written file, measured again by `eval` (onnxruntime), gives the reported figures.
-    const e = await cli(['eval', out, '--data', TEST, '--trigger', 'grid', '--target', '0', '--json']);
+    expect(rep.device.threads).toBe(2);
+    // The written file, measured again by `eval` (onnxruntime, here on one thread), gives the reported figures.
+    const e = await cli(['eval', out, '--data', TEST, '--trigger', 'grid', '--target', '0', '--threads', '1', '--json']);
     expect(JSON.parse(e.stdout)).toEqual(rep.after);
     // Provenance and an unchanged graph.
     const m = onnx.ModelProto.decode(readFileSync(out));

@@ -33,6 +33,7 @@ program
   .exitOverride();
 
 const backendOption = () => new Option('--backend <name>', 'TensorFlow.js backend').choices(BACKENDS).default('auto');
+const threadsOption = () => new Option('--threads <n>', 'threads of each onnxruntime session (default 2; reruns repeat byte for byte at the same count)').argParser(num('--threads', true));
 const deviceOption = () => new Option('--device <name>', "where onnxruntime runs (auto = CUDA when onnxruntime's CUDA provider loads, else cpu)").choices(DEVICES).default('auto');
 
 program
@@ -75,12 +76,13 @@ program
   .option('--mean <r,g,b>', 'per-channel mean the model was trained with', numberList('--mean'))
   .option('--std <r,g,b>', 'per-channel std the model was trained with', numberList('--std'))
   .addOption(deviceOption())
+  .addOption(threadsOption())
   .option('--json', 'print one JSON object')
   .option('--quiet', 'no progress on stderr')
   .addHelpText('after', '\nExamples:\n  $ nad-onnx eval model.onnx --data cifar10/test\n  $ nad-onnx eval model.onnx --data test.npz --trigger grid --target 0 --json')
-  .action(async (model: string, o: { data: string; trigger?: string; target?: number; poisoned?: string; mean?: number[]; std?: number[]; device: DeviceChoice; json?: boolean; quiet?: boolean }) => {
+  .action(async (model: string, o: { data: string; trigger?: string; target?: number; poisoned?: string; mean?: number[]; std?: number[]; device: DeviceChoice; threads?: number; json?: boolean; quiet?: boolean }) => {
     const progress = o.quiet || o.json ? undefined : progressPrinter(process.stderr);
-    const m = await evaluate({ model, data: o.data, trigger: o.trigger, target: o.target, poisoned: o.poisoned, mean: o.mean, std: o.std, device: o.device, onProgress: progress?.update });
+    const m = await evaluate({ model, data: o.data, trigger: o.trigger, target: o.target, poisoned: o.poisoned, mean: o.mean, std: o.std, device: o.device, threads: o.threads, onProgress: progress?.update });
     progress?.done();
     process.stdout.write(o.json ? JSON.stringify(m) + '\n' : formatMetrics(m) + '\n');
   });
@@ -129,6 +131,7 @@ program
   .option('--no-bn-restore', 'train the graph as exported, without restoring BatchNorms folded into convolutions')
   .addOption(backendOption())
   .addOption(deviceOption())
+  .addOption(threadsOption())
   .addOption(new Option('--engine <name>', 'training engine (auto = onnxruntime where it covers the graph, tfjs otherwise or on tensorflow-gpu)').choices(ENGINES).default('auto'))
   .option('--report <file>', 'also write the JSON report to a file')
   .option('--checkpoint <dir>', 'save the state after each epoch; rerunning with the same arguments resumes')
@@ -162,7 +165,7 @@ program
         maskLr: o.maskLr as number | undefined, anpIterations: o.anpIterations as number | undefined, pruneThreshold: o.pruneThreshold as number | undefined,
         pruneBy: o.pruneBy as string | undefined, pgdEps: o.pgdEps as number | undefined, pgdSteps: o.pgdSteps as number | undefined,
         ratio: o.ratio as number | undefined, mean: o.mean as number[] | undefined, std: o.std as number[] | undefined, taps,
-        seed: o.seed as number, backend: o.backend as (typeof BACKENDS)[number], device: o.device as DeviceChoice,
+        seed: o.seed as number, backend: o.backend as (typeof BACKENDS)[number], device: o.device as DeviceChoice, threads: o.threads as number | undefined,
         engine: o.engine === 'auto' ? undefined : (o.engine as EngineChoice), maxAccDrop: o.maxAccDrop as number | undefined,
         maxAsr: o.maxAsr as number | undefined, scan: o.scan as boolean | undefined, maxAnomaly: o.maxAnomaly as number | undefined,
         scanEpochs: o.scanEpochs as number | undefined, scanImages: o.scanImages as number | undefined, maxMemory: o.maxMemory as number | undefined, bnRestore: o.bnRestore as boolean, html: o.html as string | undefined, checkpoint: o.checkpoint as string | undefined, onProgress: progress?.update, onLog: progress?.log,
@@ -194,15 +197,16 @@ program
   .option('--std <r,g,b>', 'per-channel std the model was trained with', numberList('--std'))
   .option('--seed <n>', 'random seed (image order and subset)', num('--seed', true), 0)
   .addOption(new Option('--engine <name>', 'engine for the input gradients').choices(ENGINES).default('auto'))
+  .addOption(threadsOption())
   .option('--html <file>', 'also write a self-contained HTML page with each class\'s mask and pattern')
   .option('--json', 'print one JSON object (schemas/scan.schema.json)')
   .option('--quiet', 'no progress on stderr')
   .addHelpText('after', '\nExamples:\n  $ nad-onnx scan model.onnx --data clean-subset/\n  $ nad-onnx scan model.onnx --data clean.npz --json | jq .flagged')
-  .action(async (model: string, o: { data: string; ratio?: number; maxImages?: number; epochs?: number; threshold?: number; mean?: number[]; std?: number[]; seed: number; engine: EngineChoice; html?: string; json?: boolean; quiet?: boolean }) => {
+  .action(async (model: string, o: { data: string; ratio?: number; maxImages?: number; epochs?: number; threshold?: number; mean?: number[]; std?: number[]; seed: number; engine: EngineChoice; threads?: number; html?: string; json?: boolean; quiet?: boolean }) => {
     const progress = o.quiet || o.json ? undefined : progressPrinter(process.stderr);
     const r = await scan({
       model, data: o.data, ratio: o.ratio, maxImages: o.maxImages, epochs: o.epochs, threshold: o.threshold, mean: o.mean, std: o.std, seed: o.seed,
-      engine: o.engine === 'auto' ? undefined : o.engine, html: o.html, onLog: progress?.log,
+      engine: o.engine === 'auto' ? undefined : o.engine, threads: o.threads, html: o.html, onLog: progress?.log,
     });
     progress?.done();
     process.stdout.write(o.json ? JSON.stringify(scanJson(r)) + '\n' : formatScan(r) + '\n');

@@ -32,7 +32,7 @@ export class OrtEngine implements TrainingEngine {
   /** `tuning`: onnxruntime session options to try and a profile file prefix (bench/step-time.mjs). */
   static async create(model: TrainableModel, store: ParameterStore, spec: GradientSpec, tuning?: { profilePrefix?: string; session?: ort.InferenceSession.SessionOptions }): Promise<OrtEngine> {
     const graph = buildTrainingGraph(model, spec);
-    const session = await createSession(graph.bytes, 'training graph', 2, false, {
+    const session = await createSession(graph.bytes, 'training graph', undefined, false, {
       // No memory pattern: with one, onnxruntime plans a second, contiguous block for each batch shape it
       // has seen and its arena keeps the first run's chunks beside it (PreAct-ResNet-18, NAD: peak RSS
       // 2.6 GB with 4.0 GB without this line after 3 steps of 64 and one of 52). Where tensors live does

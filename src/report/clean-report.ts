@@ -14,7 +14,7 @@ export interface CleanReport {
   seed: number;
   backend: { name: string; reason: string };
   /** Where onnxruntime ran (--device). */
-  device: { name: 'cpu' | 'cuda'; reason: string };
+  device: { name: 'cpu' | 'cuda'; reason: string; threads: number };
   /** The training engine of each phase ('none': a ready --teacher; 'checkpoint': a phase a resumed run had finished). NAD: teacher, nad. */
   engine: Record<string, string>;
   data: { train: { source: string; n: number }; test: { source: string; n: number } };

@@ -20,9 +20,20 @@ export function probeSession(bytes: Uint8Array, where: string): void {
   throw new BadInputError(`${where}: ${why}`);
 }
 
+/** Threads of every onnxruntime session (`--threads`); 2 unless set. Results repeat byte for byte only at the same count. */
+let sessionThreads = 2;
+
+export function useThreads(n: number | undefined, flag = '--threads'): number {
+  if (n !== undefined) {
+    if (!Number.isInteger(n) || n < 1 || n > 1024) throw new BadInputError(`${flag}: expected a whole number of threads from 1 to 1024, got ${n}`);
+    sessionThreads = n;
+  }
+  return sessionThreads;
+}
+
 /** `tuning`: session options that replace these defaults (bench/step-time.mjs tries others). */
 export async function createSession(
-  bytes: Uint8Array, where: string, threads = 2, isolate = false, tuning: ort.InferenceSession.SessionOptions = {},
+  bytes: Uint8Array, where: string, threads = sessionThreads, isolate = false, tuning: ort.InferenceSession.SessionOptions = {},
 ): Promise<ort.InferenceSession> {
   if (isolate) probeSession(bytes, where);
   try {
