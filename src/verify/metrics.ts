@@ -3,11 +3,11 @@
  * an ONNX model (never on the tfjs model).
  */
 import type * as ort from 'onnxruntime-node';
-import { selectRows, type Dataset } from '../data/dataset.js';
-import { normalizeBatch } from '../data/augment.js';
+import type { Dataset } from '../data/dataset.js';
+import { toModelInput } from '../data/model-input.js';
 import type { Trigger } from './triggers.js';
 import type { EpochProgress } from '../progress.js';
-import { nhwcToNchw, runModel } from './onnx-runtime.js';
+import { runModel } from './onnx-runtime.js';
 import { argmaxRows } from './predictions.js';
 
 export interface Metrics {
@@ -38,33 +38,48 @@ export interface EvalOptions {
   label?: string;
 }
 
-export async function predict(session: ort.InferenceSession, d: Dataset, opts: EvalOptions, transform?: Trigger): Promise<Int32Array> {
+/**
+ * The predicted class of each image of `d` (or of the images at `rows`, in that order), with `transform`
+ * (a trigger) applied first. Rows are gathered batch by batch: copying a subset out first costs more than
+ * the copy itself in page faults (9,000 CIFAR images: 0.3-0.5 s, against 2 s for the whole pass).
+ */
+export async function predict(session: ort.InferenceSession, d: Dataset, opts: EvalOptions, transform?: Trigger, rows?: ArrayLike<number>): Promise<Int32Array> {
   const batch = opts.batch ?? 256;
   const size = d.h * d.w * d.c;
-  const preds = new Int32Array(d.n);
+  const total = rows?.length ?? d.n;
+  const preds = new Int32Array(total);
   const t0 = performance.now();
+  // Two input buffers and one gather buffer, reused: the next batch is prepared while the current one waits
+  // to run, and fresh arrays of this size cost more in page faults than the preparation itself.
+  const most = Math.min(batch, total) * size;
+  const inputs = [new Float32Array(most), new Float32Array(most)];
+  const gathered = transform || rows ? new Float32Array(most) : undefined;
+  let turn = 0;
   const prepare = (s: number) => {
-    const n = Math.min(batch, d.n - s);
+    const n = Math.min(batch, total - s);
     let x = d.x.subarray(s * size, (s + n) * size);
-    if (transform) {
-      const t = new Float32Array(n * size);
-      for (let i = 0; i < n; i++) t.set(transform(x.subarray(i * size, (i + 1) * size), d.h, d.w, d.c), i * size);
-      x = t;
+    if (gathered) {
+      for (let i = 0; i < n; i++) {
+        const j = rows ? rows[s + i]! : s + i;
+        const img = d.x.subarray(j * size, (j + 1) * size);
+        gathered.set(transform ? transform(img, d.h, d.w, d.c) : img, i * size);
+      }
+      x = gathered.subarray(0, n * size);
     }
-    const xn = normalizeBatch(x, d.c, opts.mean, opts.std);
-    return { s, n, nchw: nhwcToNchw(xn, n, d.h, d.w, d.c) };
+    const out = inputs[turn++ % 2]!.subarray(0, n * size);
+    return { s, n, nchw: toModelInput(x, n, d.h, d.w, d.c, opts.mean, opts.std, out) };
   };
-  // onnxruntime runs off the main thread: the next batch is prepared in JS while the current one runs.
-  let cur = d.n > 0 ? prepare(0) : undefined;
+  // onnxruntime-node starts a run from setImmediate on this thread: the next batch is prepared before it starts.
+  let cur = total > 0 ? prepare(0) : undefined;
   while (cur) {
     const { s, n } = cur;
     const running = runModel(session, cur.nchw, [n, d.c, d.h, d.w]);
-    cur = s + n < d.n ? prepare(s + n) : undefined;
+    cur = s + n < total ? prepare(s + n) : undefined;
     const out = await running;
     preds.set(argmaxRows(out.data, n, out.dims[1]!), s);
     const done = s + n;
     opts.onProgress?.({
-      phase: 'eval', label: `${opts.label ?? 'model'}${transform ? ', triggered' : ''}`, epoch: 0, epochs: 1, done, total: d.n, loss: Number.NaN,
+      phase: 'eval', label: `${opts.label ?? 'model'}${transform ? ', triggered' : ''}`, epoch: 0, epochs: 1, done, total, loss: Number.NaN,
       imagesPerSecond: done / Math.max((performance.now() - t0) / 1000, 1e-9),
     });
   }
@@ -98,15 +113,14 @@ export async function evaluateMetrics(session: ort.InferenceSession, test: Datas
     }
     const keep: number[] = [];
     for (let i = 0; i < src.n; i++) if (src.labels[i] !== target) keep.push(i);
-    const sub = selectRows(src, keep);
-    const p = await predict(session, sub, opts, trig);
+    const p = await predict(session, src, opts, trig, keep);
     let hit = 0, rob = 0;
-    for (let i = 0; i < sub.n; i++) {
+    for (let i = 0; i < keep.length; i++) {
       if (p[i] === target) hit++;
-      if (p[i] === sub.labels[i]) rob++;
+      if (p[i] === src.labels[keep[i]!]) rob++;
     }
-    asr = pct(hit, sub.n);
-    ra = pct(rob, sub.n);
+    asr = pct(hit, keep.length);
+    ra = pct(rob, keep.length);
   }
   return {
     acc: pct(correctNt, nt),
