@@ -1,9 +1,10 @@
 /** Data loading: decoded pixels equal PIL's, formats, seeded subsets, clear errors. */
-import { mkdirSync, mkdtempSync, writeFileSync, copyFileSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, copyFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeImage } from '../src/data/image-folder.js';
+import { decodeJpegRgb, jpegFrame } from '../src/data/jpeg-wasm.js';
 import { loadDataset } from '../src/data/load-dataset.js';
 import { subsetIndices } from '../src/data/random.js';
 import { FIXTURES, readJson } from './helpers/fixtures.js';
@@ -23,6 +24,36 @@ describe('image decoding matches PIL within ±1', () => {
       expect(maxDiff(l.data, pil[name]!.l)).toBeLessThanOrEqual(1);
     });
   }
+});
+
+describe('JPEGs of the model\'s size go to the wasm libjpeg-turbo decoder', () => {
+  for (const name of Object.keys(pil).filter((n) => n.endsWith('.jpg'))) {
+    it(`${name}: taken by it, the same bytes as sharp, PIL within ±1`, async () => {
+      const bytes = readFileSync(join(IMAGES, name));
+      const wasm = await decodeJpegRgb(bytes, 32, 32);
+      expect(wasm).toBeDefined();
+      const viaSharp = await decodeImage(join(IMAGES, name), 3);
+      expect(Buffer.from(wasm!).equals(Buffer.from(viaSharp.data))).toBe(true);
+      const loaded = await decodeImage(join(IMAGES, name), 3, { h: 32, w: 32 });
+      expect(loaded.data.reduce((m, v, i) => Math.max(m, Math.abs(v - pil[name]!.rgb[i]!)), 0)).toBeLessThanOrEqual(1);
+    });
+  }
+
+  it('leaves to sharp a file of another size, a cut file and a non-JPEG; sharp then names the fault', async () => {
+    const bytes = readFileSync(join(IMAGES, 'colour0.jpg'));
+    expect(jpegFrame(bytes)).toEqual({ h: 32, w: 32, components: 3, precision: 8 });
+    expect(await decodeJpegRgb(bytes, 28, 28)).toBeUndefined();
+    expect(await decodeJpegRgb(bytes.subarray(0, bytes.length - 2), 32, 32)).toBeUndefined();
+    expect(await decodeJpegRgb(readFileSync(join(IMAGES, 'colour0.png')), 32, 32)).toBeUndefined();
+    const dir = mkdtempSync(join(tmpdir(), 'nad-jpeg-'));
+    writeFileSync(join(dir, 'cut.jpg'), bytes.subarray(0, bytes.length - 2));
+    await expect(decodeImage(join(dir, 'cut.jpg'), 3, { h: 32, w: 32 })).rejects.toThrow(/cut\.jpg: cannot decode image \(.*premature end/);
+    // A corrupt scan that libjpeg survives: the decoder is used again afterwards with the same result.
+    const garbled = Uint8Array.from(bytes);
+    garbled.fill(0xff, 300, 340);
+    await decodeJpegRgb(garbled, 32, 32);
+    expect(Buffer.from((await decodeJpegRgb(bytes, 32, 32))!).equals(Buffer.from((await decodeImage(join(IMAGES, 'colour0.jpg'), 3)).data))).toBe(true);
+  });
 });
 
 describe('dataset formats', () => {

@@ -4,12 +4,12 @@
  * Colour images are converted to RGB and grey ones kept, like torchvision's loader; a model with one
  * input channel gets the luma (ITU-R 601-2, as PIL's convert('L')).
  */
-import { readdirSync, realpathSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join, relative, isAbsolute } from 'node:path';
 import sharp from 'sharp';
 import { BadInputError } from '../errors.js';
 import type { Dataset } from './dataset.js';
+import { decodeJpegRgb } from './jpeg-wasm.js';
 
 const EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp']);
 
@@ -52,12 +52,26 @@ export function indexImageFolder(root: string): ImageFolderIndex {
   return { root, classes, files, labels: Int32Array.from(labels) };
 }
 
-/** Decodes one image to HWC uint8 with `channels` channels. */
-export async function decodeImage(file: string, channels: number): Promise<{ data: Uint8Array; h: number; w: number }> {
+/**
+ * Decodes one image to HWC uint8 with `channels` channels. `expect`: the size the model takes; a JPEG of that
+ * size for an RGB model goes to the wasm libjpeg-turbo decoder (jpeg-wasm.ts), everything else to sharp.
+ */
+export async function decodeImage(file: string, channels: number, expect?: { h: number; w: number }): Promise<{ data: Uint8Array; h: number; w: number }> {
+  let bytes: Buffer;
+  try {
+    // Synchronous: a small file reads in about 20 µs, several times faster than through libuv's pool.
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw new BadInputError(`${file}: cannot read image (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (expect && channels === 3) {
+    const rgb = await decodeJpegRgb(bytes, expect.h, expect.w);
+    if (rgb) return { data: rgb, h: expect.h, w: expect.w };
+  }
   try {
     // sharp decodes from memory about 5x faster than from a path (measured on CIFAR-10's 32x32 JPEGs), and
     // only a grey model needs the metadata.
-    let img = sharp(await readFile(file), { failOn: 'error' });
+    let img = sharp(bytes, { failOn: 'error' });
     if (channels === 1) {
       const meta = await img.metadata();
       img = meta.channels === 1 || meta.space === 'b-w' ? img.extractChannel(0) : img.removeAlpha().recomb([[0.299, 0.587, 0.114], [0, 0, 0], [0, 0, 0]]).extractChannel(0);
@@ -88,7 +102,7 @@ export async function loadImageFolder(
   const batch = 256; // images decoded at once (sharp spreads them over libuv's threads)
   for (let start = 0; start < which.length; start += batch) {
     const ids = Array.from({ length: Math.min(batch, which.length - start) }, (_, k) => which[start + k]!);
-    const imgs = await Promise.all(ids.map((i) => decodeImage(index.files[i]!, shape.c)));
+    const imgs = await Promise.all(ids.map((i) => decodeImage(index.files[i]!, shape.c, shape)));
     imgs.forEach((img, k) => {
       const file = index.files[ids[k]!]!;
       if (img.h !== shape.h || img.w !== shape.w) {
