@@ -16,6 +16,6 @@ console.log(JSON.stringify({
   goal: { asr_max: 2, acc_all_drop_max: 2, met: r.after.asr !== null && r.after.asr <= 2 && drop <= 2 },
   seconds: r.timings.total_s, timings: r.timings, peak_rss_mb: r.timings.peak_rss_mb,
   parameters: r.parameters, engine: r.engine, train_images: r.data.train.n, test_images: r.data.test.n,
-  machine: { cpu: cpus()[0]?.model ?? 'unknown', avx512: /\bavx512f\b/.test(cpuinfo), cores: cpus().length, load_at_start: load === undefined ? null : Number(load) },
+  machine: { cpu: cpus()[0]?.model ?? 'unknown', avx512: /\bavx512f\b/.test(cpuinfo), cores: cpus().length, threads: r.device?.threads ?? 2, load_at_start: load === undefined ? null : Number(load) },
   tool_version: r.tool.version,
 }, null, 1));
