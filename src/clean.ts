@@ -10,7 +10,7 @@ import { normalizeBatch } from './data/augment.js';
 import { loadDataset } from './data/load-dataset.js';
 import { BadInputError, GateError, NadError, ExitCode } from './errors.js';
 import { provenanceMetadata, TOOL_VERSION } from './export/provenance.js';
-import { modelBytes, sha256, writeFileAtomic } from './export/write-model.js';
+import { modelBytes, refuseInputPath, samePath, sha256, writeFileAtomic } from './export/write-model.js';
 import { TrainableModel } from './import/trainable-model.js';
 import type { DefenceContext, DefenceResult, Intermediate } from './defences/defence.js';
 import { COMMON_OPTIONS, FLAG, type MethodOptions } from './defences/method-options.js';
@@ -93,6 +93,13 @@ function checkOptions(o: CleanOptions): void {
   if (o.scan) checkScanOptions({ epochs: o.scanEpochs, maxImages: o.scanImages }, { maxImages: '--scan-images', epochs: '--scan-epochs' });
   if (o.maxAnomaly !== undefined && !(o.maxAnomaly > 0)) throw new BadInputError(`--max-anomaly: must be positive (got ${o.maxAnomaly})`);
   if (o.maxMemory !== undefined && !(o.maxMemory > 0)) throw new BadInputError(`--max-memory: must be a positive number of GB (got ${o.maxMemory})`);
+  // Outputs that would overwrite an input, or each other, are refused before anything trains.
+  const inputs = [o.model, o.data, o.test, o.poisoned, o.teacher].filter((p): p is string => p !== undefined);
+  refuseInputPath(o.out, inputs, '--out');
+  if (o.html) {
+    refuseInputPath(o.html, inputs, '--html');
+    if (samePath(o.html, o.out)) throw new BadInputError(`--html ${o.html}: the same file as --out`);
+  }
 }
 
 /** Flags given for a method they do not apply to (checked after the model and data loaded, so a broken file is named first). */
@@ -323,9 +330,9 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     if (teacherModel) models.push({ name: method === 'nad' ? 'teacher' : 'fine-tuning', bytes: teacherModel.tapBytes, taps: teacherModel.taps });
     models.push({ name: methodLabel(method), bytes: modelBytes(source, weights, undefined, tapNames), taps: tapNames });
     const fig = await attentionFigure(models, test, { trigger, target: o.target, p: (parameters as { p?: number }).p ?? 2, mean: o.mean, std: o.std });
-    writeFileAtomic(o.html, new TextEncoder().encode(await renderHtmlReport(report, fig, scanViews())), [o.model]);
+    writeFileAtomic(o.html, new TextEncoder().encode(await renderHtmlReport(report, fig, scanViews())), [o.model], '--html');
   } else if (o.html) {
-    writeFileAtomic(o.html, new TextEncoder().encode(await renderHtmlReport(report, undefined, scanViews())), [o.model]);
+    writeFileAtomic(o.html, new TextEncoder().encode(await renderHtmlReport(report, undefined, scanViews())), [o.model], '--html');
   }
   if (failed.length > 0) throw new GateRejection(report, failed);
   return report;

@@ -81,7 +81,7 @@ export async function scan(o: ScanOptions): Promise<ScanResult> {
   });
   if (o.html) {
     const html = await renderScanHtml([scanView(`scan of ${o.model}`, r, { c, h, w })], `nad-onnx scan: ${o.model}`);
-    writeFileAtomic(o.html, new TextEncoder().encode(html), [o.model, o.data]);
+    writeFileAtomic(o.html, new TextEncoder().encode(html), [o.model, o.data], '--html');
   }
   return r;
 }

@@ -51,6 +51,23 @@ describe('method flags', () => {
     });
   }
 
+  it('an output over an input or over the other output: refused at once (exit 2, one line), nothing trained or written', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--out', modelPath('wrn16_1')], /^nad-onnx: --out .*wrn16_1\.onnx: refusing to overwrite the input model$/],
+      [['--out', join(dir, 'h.onnx'), '--html', TEST], /^nad-onnx: --html .*fmnist-test\.npz: refusing to overwrite an input \(.*fmnist-test\.npz\)$/],
+      [['--out', join(dir, 'same.onnx'), '--html', join(dir, 'same.onnx')], /^nad-onnx: --html .*same\.onnx: the same file as --out$/],
+    ];
+    for (const [extra, pattern] of cases) {
+      const t0 = Date.now();
+      const r = await cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--test', TEST, '--ratio', '0.1', ...extra]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(isOneLineError(r.stderr), r.stderr).toBe(true);
+      expect(r.stderr.trim()).toMatch(pattern);
+      expect(Date.now() - t0).toBeLessThan(20_000); // refused before training (a run takes minutes)
+    }
+    expect(existsSync(join(dir, 'h.onnx')) || existsSync(join(dir, 'same.onnx'))).toBe(false);
+  });
+
   it('a broken model is named before a flag that does not apply', async () => {
     const broken = join(dir, 'broken.onnx');
     const { writeFileSync } = await import('node:fs');

@@ -22,7 +22,7 @@ export function progressPrinter(stream: NodeJS.WriteStream): ProgressPrinter | u
       const left = (p.total - p.done) / Math.max(p.imagesPerSecond, 1e-9) + ((p.epochs - p.epoch - 1) * p.total) / Math.max(p.imagesPerSecond, 1e-9);
       const line = p.phase === 'eval'
         ? `eval    ${(p.label ?? '').padEnd(22)} [${bar}] ${p.imagesPerSecond.toFixed(0)} img/s, ETA ${Math.round(left)} s`
-        : `${p.phase === 'teacher' ? 'teacher' : 'nad    '} epoch ${p.epoch + 1}/${p.epochs} [${bar}] ${p.imagesPerSecond.toFixed(0)} img/s, loss ${p.loss.toFixed(4)}, ETA ${Math.round(left)} s`;
+        : `${p.phase.padEnd(7)} epoch ${p.epoch + 1}/${p.epochs} [${bar}] ${p.imagesPerSecond.toFixed(0)} img/s, loss ${p.loss.toFixed(4)}, ETA ${Math.round(left)} s`;
       stream.write(`\r${line}\x1b[K`);
       open = true;
     },

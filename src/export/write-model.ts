@@ -147,7 +147,7 @@ export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-function samePath(a: string, b: string): boolean {
+export function samePath(a: string, b: string): boolean {
   const real = (p: string) => {
     try {
       return realpathSync(p);
@@ -158,12 +158,17 @@ function samePath(a: string, b: string): boolean {
   return real(a) === real(b);
 }
 
+/** Refuses an output path that is one of the inputs (the first is the model), before any work is done. */
+export function refuseInputPath(out: string, protect: string[], flag: string): void {
+  for (const p of protect) if (samePath(out, p)) throw new BadInputError(`${flag} ${out}: refusing to overwrite ${p === protect[0] ? 'the input model' : `an input (${p})`}`);
+}
+
 /**
  * Writes bytes to `out` atomically (temporary file in the same folder, fsync, rename). Refuses to write
- * over the input model or its external data file.
+ * over the input model or its external data file. `flag`: the option that named the file, for messages.
  */
-export function writeFileAtomic(out: string, bytes: Uint8Array, protect: string[] = []): void {
-  for (const p of protect) if (samePath(out, p)) throw new BadInputError(`--out ${out}: refusing to overwrite the input model`);
+export function writeFileAtomic(out: string, bytes: Uint8Array, protect: string[] = [], flag = '--out'): void {
+  refuseInputPath(out, protect, flag);
   const tmp = join(dirname(resolve(out)), `.${basename(out)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   let fd: number | undefined;
   try {
@@ -178,6 +183,6 @@ export function writeFileAtomic(out: string, bytes: Uint8Array, protect: string[
     if (fd !== undefined) closeSync(fd);
     rmSync(tmp, { force: true });
     if (e instanceof BadInputError) throw e;
-    throw new BadInputError(`--out ${out}: cannot write (${(e as Error).message})`);
+    throw new BadInputError(`${flag} ${out}: cannot write (${(e as Error).message})`);
   }
 }

@@ -64,7 +64,7 @@ export function saveCheckpoint(dir: string, s: CheckpointState): void {
     floats.set(p, o);
     o += p.length;
   }
-  writeFileAtomic(join(dir, FILE), body);
+  writeFileAtomic(join(dir, FILE), body, [], '--checkpoint');
 }
 
 export function loadCheckpoint(dir: string, fingerprint: string): CheckpointState | undefined {
