@@ -205,6 +205,18 @@ describe('chains: --method anp+ft', () => {
     expect(c.after.acc_all).not.toBe(a.after.acc_all);
   }, 600_000);
 
+  it('a NAD stage trains its own teacher on the stage before\'s model, not the baseline\'s teacher of the original', async () => {
+    const r = await cli(['clean', modelPath('wrn16_1_nad'), '--data', DATA, '--ratio', '0.5', '--test', TEST, '--trigger', 'grid', '--target', '0',
+      '--method', 'anp+nad', '--anp-iterations', '6', '--prune-threshold', '0.995', '--teacher-epochs', '1', '--epochs', '1', '--json', '--out', join(dir, 'anp-nad.onnx')]);
+    expect(r.code, r.stderr).toBe(0);
+    const c = JSON.parse(r.stdout);
+    expect(Object.values(c.engine)).not.toContain('checkpoint');
+    // The baseline fine-tuned the original model for its default 10 epochs; the NAD stage's teacher ran 1 (taken
+    // from the baseline, it would show the baseline's 10).
+    expect(c.losses.teacher).toHaveLength(1);
+    expect(c.parameters.stages[1]).toMatchObject({ method: 'nad', teacher_epochs: 1 });
+  }, 600_000);
+
   it('an unknown method in a chain: exit 2, one line, no output', async () => {
     const out = join(dir, 'chain-bad.onnx');
     const r = await cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.1', '--method', 'anp+ft-sma', '--out', out]);

@@ -58,7 +58,7 @@ export function chainDefence(name: string, stages: Defence[]): Defence<ChainOpti
       let restored = 0;
       const parameters: Record<string, unknown>[] = [];
       for (const [i, { def, resolved }] of r.stages.entries()) {
-        const stageCtx: DefenceContext = { ...ctx, source, method: def.name };
+        const stageCtx: DefenceContext = { ...ctx, source, method: def.name, checkpointScope: `${ctx.checkpointScope ?? ''}stage${i + 1}/` };
         ctx.log(`stage ${i + 1} of ${r.stages.length}: ${def.name}: ${def.summary}`);
         const slot = { name: phaseName(def.name, i, r.stages), seedOffset: 2 + 10 * i };
         const out: DefenceResult = def.run ? await def.run(stageCtx, resolved) : { ...(await def.train(stageCtx, resolved, slot)), parameters: def.describe(resolved) };

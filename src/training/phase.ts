@@ -26,6 +26,9 @@ export interface PhaseEnvironment {
   preferTfjs?: boolean;
   method: string;
   checkpoint: RunCheckpoint;
+  /** Prefix of this run's phase names in the checkpoint: a chain's stages each get their own, so that a later
+   * stage's 'teacher' is trained on the model the stage before made, not taken from an earlier 'teacher'. */
+  checkpointScope?: string;
   log: (line: string) => void;
   onProgress?: (p: EpochProgress) => void;
   signal?: AbortSignal;
@@ -55,10 +58,16 @@ export interface PhaseResult {
   engine: string;
 }
 
+/** A phase's name in the checkpoint. */
+export function checkpointKey(env: Pick<PhaseEnvironment, 'checkpointScope'>, phase: string): string {
+  return `${env.checkpointScope ?? ''}${phase}`;
+}
+
 export async function runPhase(env: PhaseEnvironment, p: PhaseSpec): Promise<PhaseResult> {
   const rng = new Rng(env.seed + p.seedOffset);
   const ck = env.checkpoint;
-  const resume = ck.resumeOf(p.name);
+  const key = checkpointKey(env, p.name);
+  const resume = ck.resumeOf(key);
   let start = 0;
   if (resume) {
     p.store.load(resume.params);
@@ -67,13 +76,13 @@ export async function runPhase(env: PhaseEnvironment, p: PhaseSpec): Promise<Pha
     start = resume.epochsDone;
     env.log(`${p.name}: resuming after epoch ${start} from ${ck.dir}`);
   }
-  const history = (ck.histories[p.name] = resume ? (ck.histories[p.name] ?? []) : []);
+  const history = (ck.histories[key] = resume ? (ck.histories[key] ?? []) : []);
   const engine = await createEngine(p.model, p.store, p.gradients, { choice: env.engine, method: env.method, onLog: env.log, preferTfjs: env.preferTfjs });
   try {
     await runEpochs(env.data, {
       phase: p.name, title: p.title, epochs: p.epochs, batch: p.batch, schedule: p.schedule, augment: p.augment, mean: env.mean, std: env.std,
       step: p.step(engine), extras: p.extras, dropout: trainsDropout(p.gradients) ? p.model.dropoutSites : undefined, onProgress: env.onProgress, signal: env.signal, startEpoch: start, history,
-      onEpochEnd: (done) => ck.save(p.name, done, rng.state, p.store.values(), p.optimizer.state()),
+      onEpochEnd: (done) => ck.save(key, done, rng.state, p.store.values(), p.optimizer.state()),
     }, rng);
   } finally {
     await engine.dispose();
