@@ -32,7 +32,7 @@ for (const [fixture, methods] of [...byFixture].sort()) {
   let best;
   for (const [method, list] of [...methods].sort()) {
     for (const c of list.sort((a, b) => a.seed - b.seed)) {
-      out.push(`| ${method} | ${c.seed} | ${f(c.after.acc_all)} / ${f(c.after.asr)} | ${f(c.acc_all_drop)} | ${c.baseline ? `${f(c.baseline.acc_all)} / ${f(c.baseline.asr)} (${c.baseline_method === 'output' ? 'ft = output' : c.baseline_method})` : '–'} | ${c.goal.met ? 'yes' : 'no'} | ${Math.round(c.seconds)}${(c.machine.load_at_start ?? 0) > 1 ? '*' : ''} |`);
+      out.push(`| ${method} | ${c.seed} | ${f(c.after.acc_all)} / ${f(c.after.asr)} | ${f(c.acc_all_drop)} | ${c.baseline ? `${f(c.baseline.acc_all)} / ${f(c.baseline.asr)} (${c.baseline_method === 'output' ? 'ft = output' : c.baseline_method})` : '–'} | ${c.goal.met ? 'yes' : 'no'} | ${Math.round(c.seconds)}${(c.machine.load_at_start ?? 0) > 1 ? '*' : ''}${c.machine.threads === 1 ? ' (1 thread)' : ''}${c.note ? ' †' : ''} |`);
     }
     const worst = Math.max(...list.map(distance));
     if (!best || worst < best.worst) best = { method, worst, seeds: list.length };
@@ -56,6 +56,7 @@ const ranked = methods.map((m) => {
 }).sort((a, b) => (b.covered - a.covered) || (a.worst.d - b.worst.d) || (a.secs - b.secs));
 for (const r of ranked) out.push(`| ${r.m} | ${r.covered} of ${fixtures.length} | ${r.n} | ${f(r.worst.d)} | ${r.worst.on} | ${Math.round(r.secs)} |`);
 out.push('');
+for (const c of cells.filter((x) => x.note)) out.push(`† ${c.fixture} ${c.method} seed ${c.seed}: ${c.note}`, '');
 if (cells.some((c) => (c.machine.load_at_start ?? 0) > 1)) out.push('\\* timed beside other jobs (load average above 1 at the start): its seconds overstate the cost on a quiet machine.');
 const table = out.join('\n');
 if (process.argv.includes('--print')) {
