@@ -3,6 +3,21 @@
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 
+if (process.argv[2] === '--failed') {
+  // A run that ended without a model (diverged, or refused by a gate): the model stays as it was.
+  const [, beforePath, errPath, status, seconds, fixture, method, seed, flags, load] = process.argv.slice(2);
+  const before = JSON.parse(readFileSync(beforePath, 'utf8'));
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const pick = (m) => ({ acc: m.acc, acc_all: m.acc_all, asr: m.asr, ra: m.ra });
+  const error = readFileSync(errPath, 'utf8').trim().split('\n').pop();
+  console.log(JSON.stringify({
+    fixture, method, seed: Number(seed), flags: flags.trim(), failed: { exit_code: Number(status), error },
+    before: pick(before), after: pick(before), baseline: null, baseline_method: null, stages: null, acc_all_drop: 0,
+    goal: { asr_max: 2, acc_all_drop_max: 2, met: false }, seconds: Number(seconds),
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', avx512: /\bavx512f\b/.test(cpuinfo), cores: cpus().length, threads: /--threads 1\b/.test(flags) ? 1 : 2, load_at_start: Number(load) },
+  }, null, 1));
+  process.exit(0);
+}
 const [reportPath, fixture, method, seed, flags, load] = process.argv.slice(2);
 const r = JSON.parse(readFileSync(reportPath, 'utf8'));
 const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');

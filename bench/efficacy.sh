@@ -49,8 +49,23 @@ FLAGS+=("${EPOCHS[@]}")
 REPORT=bench/out/efficacy-$FIXTURE-$METHOD-$SEED.report.json
 # The 1-minute load average at the start: a cell timed beside other jobs says so in its record.
 LOAD=$(cut -d' ' -f1 /proc/loadavg)
+ERR=bench/out/efficacy-$FIXTURE-$METHOD-$SEED.stderr
+START=$(date +%s)
+rm -f "$REPORT"
+STATUS=0
 node dist/cli/main.js clean "$MODEL" --data "$CACHE/train" --ratio 0.05 --test "$CACHE/test" "${ATTACK[@]}" \
-  "${FLAGS[@]}" "$@" --seed "$SEED" --out "bench/out/efficacy-$FIXTURE-$METHOD-$SEED.onnx" --report "$REPORT" --quiet > /dev/null
-node bench/efficacy-cell.mjs "$REPORT" "$FIXTURE" "$METHOD" "$SEED" "${FLAGS[*]} $*" "$LOAD" > "$OUT.tmp"
+  "${FLAGS[@]}" "$@" --seed "$SEED" --out "bench/out/efficacy-$FIXTURE-$METHOD-$SEED.onnx" --report "$REPORT" --quiet > /dev/null 2> "$ERR" || STATUS=$?
+if [ "$STATUS" -eq 0 ]; then
+  node bench/efficacy-cell.mjs "$REPORT" "$FIXTURE" "$METHOD" "$SEED" "${FLAGS[*]} $*" "$LOAD" > "$OUT.tmp"
+elif [ "$STATUS" -eq 1 ] || { [ "$STATUS" -eq 3 ] && grep -q diverged "$ERR"; }; then
+  # The method ran and failed (diverged, or a gate): it writes no model, so the user keeps the one they had.
+  # The cell records the error and that model's own figures (measured by `eval`) as the result.
+  BEFORE=bench/out/efficacy-$FIXTURE-$METHOD-$SEED.before.json
+  SECONDS_TAKEN=$(( $(date +%s) - START ))
+  node dist/cli/main.js eval "$MODEL" --data "$CACHE/test" "${ATTACK[@]}" --json > "$BEFORE"
+  node bench/efficacy-cell.mjs --failed "$BEFORE" "$ERR" "$STATUS" "$SECONDS_TAKEN" "$FIXTURE" "$METHOD" "$SEED" "${FLAGS[*]} $*" "$LOAD" > "$OUT.tmp"
+else
+  cat "$ERR" >&2; exit "$STATUS"
+fi
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"
