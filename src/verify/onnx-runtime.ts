@@ -20,15 +20,15 @@ export function probeSession(bytes: Uint8Array, where: string): void {
   throw new BadInputError(`${where}: ${why}`);
 }
 
-/** Threads of every onnxruntime session (`--threads`); 2 unless set. Results repeat byte for byte only at the same count. */
-let sessionThreads = 2;
+/** Threads of every onnxruntime session (`--threads`). Results repeat byte for byte only at the same count. */
+export const DEFAULT_THREADS = 2;
+let sessionThreads = DEFAULT_THREADS;
 
-export function useThreads(n: number | undefined, flag = '--threads'): number {
-  if (n !== undefined) {
-    if (!Number.isInteger(n) || n < 1 || n > 1024) throw new BadInputError(`${flag}: expected a whole number of threads from 1 to 1024, got ${n}`);
-    sessionThreads = n;
-  }
-  return sessionThreads;
+/** Sets the threads for the sessions of one command; every command calls it, so a library caller's earlier value never carries over. */
+export function useThreads(n = DEFAULT_THREADS): number {
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new BadInputError(`--threads: expected a whole number of threads from 1 to 1024, got ${n}`);
+  sessionThreads = n;
+  return n;
 }
 
 /** `tuning`: session options that replace these defaults (bench/step-time.mjs tries others). */
