@@ -2,18 +2,18 @@
  * `scan`: load and check the model and the clean data, reverse-engineer a trigger per class, flag the
  * outliers, and write the HTML page if asked. Bad input ends with BadInputError before any work.
  */
-import { useThreads } from './verify/onnx-runtime.js';
 import { loadDataset } from './data/load-dataset.js';
 import { selectRows, type Dataset } from './data/dataset.js';
 import { subsetIndices } from './data/random.js';
 import { BadInputError } from './errors.js';
-import { writeFileAtomic } from './export/write-model.js';
+import { refuseInputPath, writeFileAtomic } from './export/write-model.js';
 import { loadModel } from './import/load-model.js';
 import { buildGraph, imageInputShape } from './import/graph.js';
 import { renderScanHtml, type ScanView } from './report/scan-html.js';
 import { checkScanData, scanModel, type ScanResult, type ScanSettings } from './scan/scan.js';
 import { checkEngineChoice, type EngineChoice } from './training/engine.js';
 import { useBackend } from './backend/select-backend.js';
+import { useThreads } from './verify/onnx-runtime.js';
 
 export interface ScanOptions {
   model: string;
@@ -60,6 +60,8 @@ export function scanView(title: string, r: ScanResult, shape: { c: number; h: nu
 
 export async function scan(o: ScanOptions): Promise<ScanResult> {
   checkScanOptions(o);
+  // As in clean: an --html over an input is refused before the scan, not after it.
+  if (o.html) refuseInputPath(o.html, [o.model, o.data], '--html');
   useThreads(o.threads);
   await useBackend('wasm');
   const seed = o.seed ?? 0;

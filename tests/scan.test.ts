@@ -160,6 +160,13 @@ describe('nad-onnx scan', () => {
     expect(r.code).toBe(2);
     expect(isOneLineError(r.stderr)).toBe(true);
     expect(r.stderr).toMatch(/class 9 .*has no images/);
+    // An --html over the model is refused before the scan runs (the model stays as it was).
+    const before = readFileSync(modelPath('wrn16_1_nad'));
+    r = await cli(['scan', modelPath('wrn16_1_nad'), '--data', join(FIXTURES, 'data', 'fmnist-clean'), '--html', modelPath('wrn16_1_nad'), '--epochs', '50']);
+    expect(r.code).toBe(2);
+    expect(isOneLineError(r.stderr)).toBe(true);
+    expect(r.stderr.trim()).toMatch(/^nad-onnx: --html .*wrn16_1_nad\.onnx: refusing to overwrite the input model$/);
+    expect(readFileSync(modelPath('wrn16_1_nad')).equals(before)).toBe(true);
     r = await cli(['clean', modelPath('wrn16_1_nad'), '--data', join(FIXTURES, 'data', 'fmnist-clean'), '--out', join(dir, 'o.onnx'), '--max-anomaly', '2']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--max-anomaly needs --scan/);
