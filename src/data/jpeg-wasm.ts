@@ -48,17 +48,18 @@ export async function decodeJpegRgb(bytes: Uint8Array, h: number, w: number): Pr
   const ended = bytes.length >= 2 && bytes[bytes.length - 2] === 0xff && bytes[bytes.length - 1] === 0xd9;
   const f = ended ? jpegFrame(bytes) : undefined;
   if (!f || f.h !== h || f.w !== w || f.precision !== 8 || (f.components !== 1 && f.components !== 3)) return undefined;
-  ready ??= load();
-  await ready;
   let rgba: Uint8ClampedArray;
   try {
+    // A decoder that does not load (its wasm file missing from an install) leaves every file to sharp.
+    ready ??= load();
+    await ready;
     // A copy of just these bytes: a Node Buffer may be a view into a shared pool.
-    const img = await decode(Uint8Array.from(bytes).buffer, { preserveOrientation: false });
+    const img = await decode(new Uint8Array(bytes).buffer, { preserveOrientation: false });
     if (img.width !== w || img.height !== h) return undefined;
     rgba = img.data;
   } catch {
     // Corrupt: sharp gives the error message. A libjpeg error aborts the Emscripten module, so the next
-    // file starts a fresh one.
+    // file starts a fresh one (and a decoder that failed to load is tried again).
     ready = undefined;
     return undefined;
   }
