@@ -3,10 +3,10 @@
  * (onnxruntime with the taps exposed as outputs): the NAD paper's Figure 3, for the HTML report.
  */
 import type { Dataset } from '../data/dataset.js';
-import { normalizeBatch } from '../data/augment.js';
+import { toModelInput } from '../data/model-input.js';
 import type { Trigger } from '../verify/triggers.js';
 import { attentionMapsNchw } from '../training/attention.js';
-import { createSession, nhwcToNchw } from '../verify/onnx-runtime.js';
+import { createSession } from '../verify/onnx-runtime.js';
 import * as ort from 'onnxruntime-node';
 
 export interface AttentionFigure {
@@ -44,7 +44,7 @@ export async function attentionFigure(
   }
   const batch = new Float32Array(imgs.length * size);
   imgs.forEach((im, k) => batch.set(im, k * size));
-  const x = nhwcToNchw(normalizeBatch(batch, test.c, opts.mean, opts.std), imgs.length, test.h, test.w, test.c);
+  const x = toModelInput(batch, imgs.length, test.h, test.w, test.c, opts.mean, opts.std);
   let taps: AttentionFigure['taps'] = [];
   const out: AttentionFigure['models'] = [];
   for (const m of models) {

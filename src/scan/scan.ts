@@ -6,7 +6,7 @@
  */
 import { Rng } from '../data/random.js';
 import { selectRows, type Dataset } from '../data/dataset.js';
-import { normalizeBatch } from '../data/augment.js';
+import { toModelInput } from '../data/model-input.js';
 import { nhwcToNchw } from '../verify/onnx-runtime.js';
 import { BadInputError } from '../errors.js';
 import type { LoadedModel } from '../import/loaded-model.js';
@@ -170,8 +170,8 @@ async function featureSignal(
   try {
     for (let from = 0; from < images.n; from += 128) {
       const n = Math.min(128, images.n - from);
-      const x = normalizeBatch(images.x.subarray(from * size, (from + n) * size), images.c, mean, std);
-      features.set((await featureModel.run(nhwcToNchw(x, n, images.h, images.w, images.c), [n, images.c, images.h, images.w]))[0]!, from * fsize);
+      const x = toModelInput(images.x.subarray(from * size, (from + n) * size), n, images.h, images.w, images.c, mean, std);
+      features.set((await featureModel.run(x, [n, images.c, images.h, images.w]))[0]!, from * fsize);
     }
   } finally {
     await featureModel.release();

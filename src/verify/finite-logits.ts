@@ -5,11 +5,11 @@
  * model with its float intermediate tensors exposed as outputs).
  */
 import type * as ort from 'onnxruntime-node';
-import { normalizeBatch } from '../data/augment.js';
+import { toModelInput } from '../data/model-input.js';
 import type { Dataset } from '../data/dataset.js';
 import { BadInputError } from '../errors.js';
 import type { Graph } from '../import/graph.js';
-import { createSession, nhwcToNchw, runModel } from './onnx-runtime.js';
+import { createSession, runModel } from './onnx-runtime.js';
 
 /** Ops whose outputs are float tensors computed from the image: the ones worth exposing to find the first NaN. */
 const FLOAT_OPS = new Set(['Conv', 'BatchNormalization', 'Relu', 'LeakyRelu', 'Clip', 'Sigmoid', 'Softmax', 'LogSoftmax', 'Add', 'Sub', 'Mul', 'Div',
@@ -38,7 +38,7 @@ export async function checkFiniteLogits(
   session: ort.InferenceSession, file: string, data: Dataset, opts: { mean?: number[]; std?: number[]; flag: string }, locate: NonFiniteLocator,
 ): Promise<void> {
   const k = Math.min(64, data.n), size = data.h * data.w * data.c;
-  const x = nhwcToNchw(normalizeBatch(data.x.subarray(0, k * size), data.c, opts.mean, opts.std), k, data.h, data.w, data.c);
+  const x = toModelInput(data.x.subarray(0, k * size), k, data.h, data.w, data.c, opts.mean, opts.std);
   const { data: logits } = await runModel(session, x, [k, data.c, data.h, data.w]);
   const per = logits.length / k;
   let bad = 0, first = -1;
