@@ -96,18 +96,17 @@ export function resetConvGradientCache(): void {
 
 /** A conv2d with its gradient function; the params are closed over, so only x and w are inputs. */
 function customConv(p: Conv2dParams): (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D {
-  const f = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, save: tf.GradSaveFunc) => {
+  return tf.customGradient<[tf.Tensor4D, tf.Tensor4D], tf.Tensor4D>((x, w, save) => {
     save([x, w]);
     return {
-      value: forward(x as tf.Tensor4D, w as tf.Tensor4D, p),
+      value: forward(x, w, p),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
         const d = dy as tf.Tensor4D;
         return [conv2dInputGrad(d, sw, sx.shape, p), conv2dFilterGrad(sx, d, sw.shape, p)];
       },
     };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return f as unknown as (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D;
+  });
 }
 
 /**

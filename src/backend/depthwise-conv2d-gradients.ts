@@ -52,15 +52,15 @@ function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], p: Conv2d
 
 /** y = depthwiseConv2d(x, w): x [N,H,W,C], w [KH,KW,C,m] (output channel c*m + j), explicit pads. */
 export function depthwiseConv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, p: Conv2dParams): tf.Tensor4D {
-  const f = tf.customGrad(((xi: tf.Tensor, wi: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = tf.customGradient<[tf.Tensor4D, tf.Tensor4D], tf.Tensor4D>((xi, wi, save) => {
     save([xi, wi]);
     return {
-      value: forward(xi as tf.Tensor4D, wi as tf.Tensor4D, p),
+      value: forward(xi, wi, p),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
         return [inputGrad(dy as tf.Tensor4D, sw, sx.shape, p), filterGrad(sx, dy as tf.Tensor4D, sw.shape, p)];
       },
     };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return (f as unknown as (a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor4D)(x, w);
+  });
+  return f(x, w);
 }

@@ -19,7 +19,7 @@ function channelShape(v: Value): number[] {
 
 export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, axes: number[], eps: number) {
   let stats: { mean: tf.Tensor1D; variance: tf.Tensor1D } | undefined;
-  const f = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = tf.customGradient<[tf.Tensor, tf.Tensor, tf.Tensor]>((xi, g, b, save) => {
     const { mean, variance } = tf.moments(xi, axes);
     const invStd = tf.rsqrt(tf.add(variance, eps));
     const xhat = tf.mul(tf.sub(xi, mean), invStd);
@@ -39,8 +39,8 @@ export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, 
         return [dx, dgamma.reshape(sg.shape), dbeta.reshape(sg.shape)];
       },
     };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  const y = (f as unknown as (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.Tensor)(x, gamma, beta);
+  });
+  const y = f(x, gamma, beta);
   return { y, stats: stats! };
 }
 

@@ -5,10 +5,10 @@ import type { OpContext, Value } from './op-types.js';
 
 /** tfjs registers no gradient for comparisons and stops a backward pass at them; a boolean's is zero. */
 function withoutGradient(f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): (a: tf.Tensor, b: tf.Tensor) => tf.Tensor {
-  return tf.customGrad(((a: tf.Tensor, b: tf.Tensor) => ({
+  return tf.customGradient<[tf.Tensor, tf.Tensor]>((a, b) => ({
     value: f(a, b),
     gradFunc: () => [tf.zerosLike(a), tf.zerosLike(b)],
-  })) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+  }));
 }
 
 const compare = (f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) => {

@@ -4,7 +4,7 @@ import type { OpContext, Value } from './op-types.js';
 import { reduceOver } from './reduce-mean.js';
 
 function amax(x: tf.Tensor, axes: number[], keepDims: boolean): tf.Tensor {
-  const f = tf.customGrad(((xi: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = tf.customGradient<[tf.Tensor]>((xi, save) => {
     const y = tf.max(xi, axes, true);
     save([xi, y]);
     return {
@@ -16,7 +16,7 @@ function amax(x: tf.Tensor, axes: number[], keepDims: boolean): tf.Tensor {
         return tf.mul(share, tf.reshape(dy, ys.shape));
       },
     };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  });
   return f(x);
 }
 
