@@ -112,6 +112,9 @@ function checkApplicable(o: CleanOptions, method: string, owned: readonly (keyof
   }
 }
 
+/** How often a phase that diverges at a method's default learning rate restarts at a tenth of it. */
+export const DEFAULT_LR_RETRIES = 2;
+
 export async function clean(o: CleanOptions): Promise<CleanReport> {
   checkOptions(o);
   const log = o.onLog ?? (() => {});
@@ -191,10 +194,13 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     method, methodParameters, baseline: runBaseline, mean: o.mean ?? null, std: o.std ?? null, taps: taps.map((x) => x.name), seed, bnRestore: o.bnRestore !== false,
   })));
   let restoredCount = 0;
+  const trainingWarnings: string[] = [];
   const ctx: DefenceContext = {
     source, tapNames: o.taps, taps, numClasses, data: train, mean: o.mean, std: o.std, seed, engine: o.engine ?? 'auto',
     preferTfjs: backend.name === 'tensorflow-gpu', method, checkpoint: RunCheckpoint.open(o.checkpoint, fingerprint), log,
     onProgress: o.onProgress, signal: o.signal,
+    // A default learning rate too large for this model is lowered (twice at most); one the user chose is kept.
+    lrRetries: o.lr === undefined ? DEFAULT_LR_RETRIES : 0, warn: (line) => trainingWarnings.push(line),
     restore: (m) => {
       if (o.bnRestore === false) return 0;
       const k = Math.min(256, train.n), size = train.h * train.w * train.c;
@@ -283,6 +289,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
     before, after, baseline: method === 'ft' ? null : teacherMetrics, label: methodLabel(method), maxAccDrop: o.maxAccDrop, maxAsr: o.maxAsr,
     maxAnomaly: o.maxAnomaly, anomalyAfter: scanAfter?.max_anomaly_index,
   });
+  warnings.unshift(...trainingWarnings);
   if (ctx.checkpoint.otherMachine) {
     warnings.unshift(`warning: resumed a checkpoint written on ${ctx.checkpoint.otherMachine}, here ${ctx.checkpoint.machine}: the run finished, but its bytes can differ from an uninterrupted run (onnxruntime picks kernels by CPU)`);
   }

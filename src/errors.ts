@@ -31,6 +31,17 @@ export class GateError extends NadError {
   }
 }
 
+/**
+ * Training diverged (a non-finite loss or weights; exit code 3). `lrsFault` says whether the loss was finite
+ * when the phase started: only then can a smaller learning rate help.
+ */
+export class DivergedError extends NadError {
+  constructor(message: string, readonly lr: number, readonly lrsFault: boolean) {
+    super(message, ExitCode.internal);
+    this.name = 'DivergedError';
+  }
+}
+
 /** Turns any thrown value into a one-line message and the exit code the table gives it. */
 export function describeError(err: unknown): { message: string; exitCode: number } {
   if (err instanceof NadError) return { message: err.message, exitCode: err.exitCode };

@@ -139,6 +139,63 @@ describe('damaged weights are bad input, not a training failure', () => {
   });
 });
 
+describe('a default learning rate that diverges', () => {
+  // One plain fine-tuning phase on the WRN-16-1 fixture whose step reports a NaN loss whenever the learning
+  // rate is above 0.05 (from its third step on, so the loss started finite): the learning rate's fault.
+  async function phase(lr: number, lrRetries: number, checkpointDir?: string, stop?: AbortController) {
+    const { runPhase } = await import('../src/training/phase.js');
+    const { RunCheckpoint } = await import('../src/training/checkpoint.js');
+    const d = fmnist('train', 48);
+    const model = TrainableModel.fromFile(modelPath('wrn16_1'));
+    const store = new ParameterStore(model);
+    const optimizer = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
+    const warnings: string[] = [];
+    const r = await runPhase({
+      data: { source: 'test', x: d.x, labels: d.y, n: d.n, h: d.h, w: d.w, c: d.c }, seed: 3, engine: 'onnxruntime', method: 'ft',
+      checkpoint: RunCheckpoint.open(checkpointDir, 'lr-retry-test'), log: () => {}, warn: (l) => warnings.push(l), lrRetries,
+      // Stopped in the second epoch, after the first was saved (the first attempt never gets there).
+      signal: stop?.signal, onProgress: (p) => p.epoch === 1 && stop?.abort(),
+    }, {
+      name: 'ft', title: 'fine-tuning', model, store, optimizer, gradients: { terms: [crossEntropyTerm(model.numClasses)] },
+      step: (engine) => {
+        const real = plainStep(engine, store, optimizer);
+        let steps = 0; // per attempt: every attempt's first loss is the untrained model's
+        return async (batch, stepLr) => (stepLr > 0.05 && ++steps > 2 ? { total: NaN, terms: {} } : real(batch, stepLr));
+      },
+      epochs: 2, batch: 16, schedule: { kind: 'step', lr, dropEpoch: 1, factor: 0.1 }, augment: { pad: 4, flip: true, cutout: 0 }, seedOffset: 1,
+    });
+    const weights = store.snapshot();
+    model.dispose();
+    return { r, weights, warnings };
+  }
+
+  it('restarts the phase at a tenth of it: the same weights, bit for bit, as a run given that learning rate; a chosen one still fails', async () => {
+    const retried = await phase(0.1, 2);
+    const direct = await phase(0.01, 0);
+    expect(retried.warnings).toEqual([
+      'warning: fine-tuning diverged at epoch 1 (loss NaN) at lr 0.1; restarted it from its start with its learning rates divided by 10 (lr 0.01; --lr sets it)',
+    ]);
+    expect(direct.warnings).toEqual([]);
+    expect(retried.r.losses.map((e) => e.lr)).toEqual([0.01, 0.001]);
+    expect(retried.r.losses).toEqual(direct.r.losses.map((e) => ({ ...e, seconds: expect.any(Number) })));
+    for (const [k, v] of direct.weights) expect(retried.weights.get(k), k).toEqual(v);
+    await expect(phase(0.1, 0)).rejects.toThrow(/^fine-tuning diverged at epoch 1 \(loss NaN\); try a smaller learning rate, e\.g\. --lr 0\.01$/);
+    // Twice at most: 10 -> 1 -> 0.1 all diverge, and the last message advises 0.01.
+    await expect(phase(10, 2)).rejects.toThrow(/diverged at epoch 1 \(loss NaN\); try a smaller learning rate, e\.g\. --lr 0\.01$/);
+  });
+
+  it('a run stopped after a restart resumes at the lowered learning rate and ends in the same weights', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nad-lr-retry-'));
+    await expect(phase(0.1, 2, dir, new AbortController())).rejects.toThrow(/abort/i);
+    expect(existsSync(join(dir, 'nad-onnx-checkpoint.bin'))).toBe(true);
+    const resumed = await phase(0.1, 2, dir);
+    const direct = await phase(0.01, 0);
+    expect(resumed.warnings).toEqual([]);
+    expect(resumed.r.losses.map((e) => e.lr)).toEqual([0.01, 0.001]);
+    for (const [k, v] of direct.weights) expect(resumed.weights.get(k), k).toEqual(v);
+  });
+});
+
 describe('determinism across machines', () => {
   it('a checkpoint written on another machine still finishes, and says it cannot promise the same bytes', async () => {
     const { loadCheckpoint, saveCheckpoint } = await import('../src/training/checkpoint.js');

@@ -7,7 +7,7 @@
 import { augmentBatch, normalizeBatch, type AugmentConfig } from '../data/augment.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Rng } from '../data/random.js';
-import { NadError, ExitCode } from '../errors.js';
+import { DivergedError } from '../errors.js';
 import { nhwcToNchw } from '../verify/onnx-runtime.js';
 import type { Batch } from './engine.js';
 import type { DropoutSite } from '../import/ops/dropout.js';
@@ -101,7 +101,7 @@ export async function runEpochs(data: Dataset, cfg: EpochLoopConfig, rng: Rng): 
       startedFinite ??= Number.isFinite(l.total);
       if (!Number.isFinite(l.total)) {
         const advice = startedFinite ? `; try a smaller learning rate, e.g. --lr ${lr / 10}` : ' at its first step: the model or the data give non-finite values';
-        throw new NadError(`${cfg.title} diverged at epoch ${epoch + 1} (loss ${l.total})${advice}`, ExitCode.internal);
+        throw new DivergedError(`${cfg.title} diverged at epoch ${epoch + 1} (loss ${l.total})${advice}`, lr, startedFinite);
       }
       sum += l.total * n;
       for (const [k, v] of Object.entries(l.terms)) sums[k] = (sums[k] ?? 0) + v * n;

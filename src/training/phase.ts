@@ -13,8 +13,8 @@ import { trainsDropout, type EngineChoice, type GradientSpec, type TrainingEngin
 import { runEpochs, type BatchStep, type EpochLoss, type EpochProgress } from './epoch-loop.js';
 import type { Optimizer } from './optimizers/optimizer.js';
 import type { ParameterStore } from './parameter-store.js';
-import { lrAt, type LrSchedule } from './schedule.js';
-import { ExitCode, NadError } from '../errors.js';
+import { divideSchedule, lrAt, type LrSchedule } from './schedule.js';
+import { DivergedError } from '../errors.js';
 
 /** What every phase of a run shares. */
 export interface PhaseEnvironment {
@@ -30,6 +30,13 @@ export interface PhaseEnvironment {
    * stage's 'teacher' is trained on the model the stage before made, not taken from an earlier 'teacher'. */
   checkpointScope?: string;
   log: (line: string) => void;
+  /** A line the report keeps among its warnings (and the CLI prints). */
+  warn?: (line: string) => void;
+  /**
+   * How often a phase that diverges through its learning rate restarts from its start at a tenth of it
+   * (default 0: it fails). Only for a learning rate the user left at the method's default.
+   */
+  lrRetries?: number;
   onProgress?: (p: EpochProgress) => void;
   signal?: AbortSignal;
 }
@@ -63,36 +70,72 @@ export function checkpointKey(env: Pick<PhaseEnvironment, 'checkpointScope'>, ph
   return `${env.checkpointScope ?? ''}${phase}`;
 }
 
+/**
+ * The divisor of the learning rate a resumed phase ran at: its saved epochs record their rates, and a restart
+ * after divergence divided them by a power of ten.
+ */
+function resumedDivisor(schedule: LrSchedule, history: readonly EpochLoss[]): number {
+  const first = history[0];
+  return first ? 10 ** Math.max(0, Math.round(Math.log10(lrAt(schedule, first.epoch) / first.lr))) : 1;
+}
+
 export async function runPhase(env: PhaseEnvironment, p: PhaseSpec): Promise<PhaseResult> {
-  const rng = new Rng(env.seed + p.seedOffset);
   const ck = env.checkpoint;
   const key = checkpointKey(env, p.name);
-  const resume = ck.resumeOf(key);
-  let start = 0;
-  if (resume) {
-    p.store.load(resume.params);
-    p.optimizer.setState(resume.optimizer);
-    rng.state = resume.rngState;
-    start = resume.epochsDone;
-    env.log(`${p.name}: resuming after epoch ${start} from ${ck.dir}`);
-  }
+  // The phase's start, to restart from after a divergence: a restart is the run `--lr <a tenth>` would make.
+  const initial = { params: p.store.snapshot(), optimizer: new Map([...p.optimizer.state()].map(([k, v]) => [k, v.slice()])) };
+  let resume = ck.resumeOf(key);
   const history = (ck.histories[key] = resume ? (ck.histories[key] ?? []) : []);
+  let divisor = resumedDivisor(p.schedule, history);
+  for (let retriesLeft = env.lrRetries ?? 0; ; retriesLeft--) {
+    const schedule = divideSchedule(p.schedule, divisor);
+    const rng = new Rng(env.seed + p.seedOffset);
+    let start = 0;
+    if (resume) {
+      p.store.load(resume.params);
+      p.optimizer.setState(resume.optimizer);
+      rng.state = resume.rngState;
+      start = resume.epochsDone;
+      env.log(`${p.name}: resuming after epoch ${start} from ${ck.dir}`);
+    }
+    try {
+      const engine = await trainEpochs(env, p, { schedule, rng, start, history, key });
+      return { losses: history, engine };
+    } catch (e) {
+      if (!(e instanceof DivergedError) || !e.lrsFault || retriesLeft <= 0) throw e;
+      divisor *= 10;
+      const line = `warning: ${e.message.replace(/;.*$/, '')} at lr ${e.lr}; restarted it from its start with its learning rates divided by ${divisor} (lr ${lrAt(divideSchedule(p.schedule, divisor), 0)}; --lr sets it)`;
+      env.log(line);
+      env.warn?.(line);
+      p.store.load(initial.params);
+      p.optimizer.setState(initial.optimizer);
+      history.length = 0;
+      resume = undefined;
+    }
+  }
+}
+
+/** One attempt at a phase: the epoch loop on a fresh engine, then the check that the last update left finite weights. */
+async function trainEpochs(
+  env: PhaseEnvironment, p: PhaseSpec, a: { schedule: LrSchedule; rng: Rng; start: number; history: EpochLoss[]; key: string },
+): Promise<string> {
+  const ck = env.checkpoint;
   const engine = await createEngine(p.model, p.store, p.gradients, { choice: env.engine, method: env.method, onLog: env.log, preferTfjs: env.preferTfjs });
   try {
     await runEpochs(env.data, {
-      phase: p.name, title: p.title, epochs: p.epochs, batch: p.batch, schedule: p.schedule, augment: p.augment, mean: env.mean, std: env.std,
-      step: p.step(engine), extras: p.extras, dropout: trainsDropout(p.gradients) ? p.model.dropoutSites : undefined, onProgress: env.onProgress, signal: env.signal, startEpoch: start, history,
-      onEpochEnd: (done) => ck.save(key, done, rng.state, p.store.values(), p.optimizer.state()),
-    }, rng);
+      phase: p.name, title: p.title, epochs: p.epochs, batch: p.batch, schedule: a.schedule, augment: p.augment, mean: env.mean, std: env.std,
+      step: p.step(engine), extras: p.extras, dropout: trainsDropout(p.gradients) ? p.model.dropoutSites : undefined, onProgress: env.onProgress, signal: env.signal, startEpoch: a.start, history: a.history,
+      onEpochEnd: (done) => ck.save(a.key, done, a.rng.state, p.store.values(), p.optimizer.state()),
+    }, a.rng);
   } finally {
     await engine.dispose();
   }
   // Each loss is seen before its update, so the last update of a phase can still blow the weights up.
   for (const name of p.store.trainableNames()) {
     if (!p.store.get(name).value.every(Number.isFinite)) {
-      const lr = lrAt(p.schedule, p.epochs - 1);
-      throw new NadError(`${p.title} diverged at epoch ${p.epochs} (its weights are no longer finite after the last update); try a smaller learning rate, e.g. --lr ${lr / 10}`, ExitCode.internal);
+      const lr = lrAt(a.schedule, p.epochs - 1);
+      throw new DivergedError(`${p.title} diverged at epoch ${p.epochs} (its weights are no longer finite after the last update); try a smaller learning rate, e.g. --lr ${lr / 10}`, lr, true);
     }
   }
-  return { losses: history, engine: engine.name };
+  return engine.name;
 }

@@ -16,3 +16,8 @@ export function describeSchedule(s: LrSchedule): string {
   if (s.kind === 'constant') return `${s.lr}, constant`;
   return s.kind === 'cosine' ? `cosine from ${s.lr} over ${s.epochs} epochs` : `${s.lr}, x${s.factor} from epoch ${s.dropEpoch}`;
 }
+
+/** The same schedule with every learning rate divided by `divisor` (divided, so 0.1 / 10 is exactly 0.01, as --lr 0.01 gives). */
+export function divideSchedule(s: LrSchedule, divisor: number): LrSchedule {
+  return divisor === 1 ? s : { ...s, lr: s.lr / divisor };
+}
