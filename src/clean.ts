@@ -16,6 +16,7 @@ import type { DefenceContext, DefenceResult, Intermediate } from './defences/def
 import { COMMON_OPTIONS, FLAG, type MethodOptions } from './defences/method-options.js';
 import { defenceNamed } from './defences/registry.js';
 import { RunCheckpoint } from './training/checkpoint.js';
+import { DEFAULT_LR_RETRIES } from './training/phase.js';
 import { checkEngineChoice, type EngineChoice } from './training/engine.js';
 import type { EpochLoss, EpochProgress } from './training/epoch-loop.js';
 import * as tf from './tf.js';
@@ -111,9 +112,6 @@ function checkApplicable(o: CleanOptions, method: string, owned: readonly (keyof
     throw new BadInputError(`${FLAG[key]} does not apply to --method ${method}`);
   }
 }
-
-/** How often a phase that diverges at a method's default learning rate restarts at a tenth of it. */
-export const DEFAULT_LR_RETRIES = 2;
 
 export async function clean(o: CleanOptions): Promise<CleanReport> {
   checkOptions(o);

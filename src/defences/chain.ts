@@ -9,6 +9,7 @@ import { modelBytes } from '../export/write-model.js';
 import { modelFromBytes } from '../import/load-model.js';
 import type { Defence, DefenceContext, DefenceResult, Intermediate } from './defence.js';
 import { COMMON_OPTIONS, type MethodOptions } from './method-options.js';
+import { DEFAULT_LR_RETRIES } from '../training/phase.js';
 
 export const CHAIN_SEPARATOR = '+';
 
@@ -58,7 +59,9 @@ export function chainDefence(name: string, stages: Defence[]): Defence<ChainOpti
       let restored = 0;
       const parameters: Record<string, unknown>[] = [];
       for (const [i, { def, resolved }] of r.stages.entries()) {
-        const stageCtx: DefenceContext = { ...ctx, source, method: def.name, checkpointScope: `${ctx.checkpointScope ?? ''}stage${i + 1}/` };
+        // --lr goes to the last stage only: the stages before run at their defaults, which may be lowered.
+        const lrRetries = i < r.stages.length - 1 ? DEFAULT_LR_RETRIES : ctx.lrRetries;
+        const stageCtx: DefenceContext = { ...ctx, source, method: def.name, checkpointScope: `${ctx.checkpointScope ?? ''}stage${i + 1}/`, lrRetries };
         ctx.log(`stage ${i + 1} of ${r.stages.length}: ${def.name}: ${def.summary}`);
         const slot = { name: phaseName(def.name, i, r.stages), seedOffset: 2 + 10 * i };
         const out: DefenceResult = def.run ? await def.run(stageCtx, resolved) : { ...(await def.train(stageCtx, resolved, slot)), parameters: def.describe(resolved) };

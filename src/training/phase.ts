@@ -41,6 +41,9 @@ export interface PhaseEnvironment {
   signal?: AbortSignal;
 }
 
+/** How often a phase that diverges at a method's default learning rate restarts at a tenth of it. */
+export const DEFAULT_LR_RETRIES = 2;
+
 export interface PhaseSpec {
   /** Name in the report's losses and the checkpoint ('teacher', 'nad', 'ft', ...). */
   name: string;
