@@ -34,6 +34,8 @@ if (process.argv[2] === '--failed') {
     stages: r.stages?.map((s) => ({ method: s.method, ...pick(s.metrics) })) ?? null,
     acc_all_drop: drop,
     goal: goal(r.after, drop),
+    // e.g. a default learning rate that diverged and was lowered: the table marks such cells.
+    warnings: r.warnings ?? [],
     seconds: r.timings.total_s, timings: r.timings, peak_rss_mb: r.timings.peak_rss_mb,
     parameters: r.parameters, engine: r.engine, train_images: r.data.train.n, test_images: r.data.test.n,
     machine: machine(r.device?.threads ?? 2, load),
