@@ -35,6 +35,7 @@ describe('method flags', () => {
     ['a bad FT-SAM value', ['--method', 'ft-sam', '--rho', '-1'], /^nad-onnx: --rho: must be a positive number \(got -1\)$/],
     ['--label-smoothing out of range', ['--method', 'ft-sam', '--label-smoothing', '1'], /^nad-onnx: --label-smoothing: must be in \[0, 1\)/],
     ['a planned peak above --max-memory', ['--max-memory', '0.05'], /^nad-onnx: the planned peak memory, 0\.\d\d GB, exceeds --max-memory 0\.05 GB \(largest part: the activations of one training step at batch 64, 0\.\d\d GB\); try a smaller --batch$/],
+    ['a SAU plan above --max-memory: its PGD passes counted', ['--method', 'sau', '--max-memory', '0.05'], /^nad-onnx: the planned peak memory, [\d.]+ GB, exceeds --max-memory 0\.05 GB \(largest part: 2 input-gradient passes \(PGD\) at batch 256, [\d.]+ GB\); try a smaller --batch$/],
     ['--threads 0', ['--threads', '0'], /^nad-onnx: --threads: expected a whole number of threads from 1 to 1024, got 0$/],
     ['--threads not a number', ['--threads', 'two'], /^nad-onnx: --threads: expected an integer, got 'two'$/],
     ['--max-memory not positive', ['--max-memory', '0'], /^nad-onnx: --max-memory: must be a positive number of GB \(got 0\)$/],

@@ -46,6 +46,7 @@ export function chainDefence(name: string, stages: Defence[]): Defence<ChainOpti
     provenance: stages.map((d) => d.provenance).join(', then '),
     stateFactor: (r) => Math.max(...r.stages.map((s) => s.def.stateFactor(s.resolved))),
     frozenModels: Math.max(...stages.map((d) => d.frozenModels ?? 0)),
+    inputGradientGraphs: Math.max(...stages.map((d) => d.inputGradientGraphs ?? 0)),
     ...(stages.some((d) => d.onnxruntimeOnly) ? { onnxruntimeOnly: stages.filter((d) => d.onnxruntimeOnly).map((d) => `${d.onnxruntimeOnly} (${d.name})`).join(', ') } : {}),
     async train(ctx, r) {
       return chain.run!(ctx, r);

@@ -82,4 +82,9 @@ export interface Defence<R = unknown> {
   readonly onnxruntimeOnly?: string;
   /** Models the method runs frozen beside training (NAD's teacher), for the memory plan. */
   frozenModels?: number;
+  /**
+   * Graphs beside the training step that differentiate with respect to the input at the method's batch (SAU's
+   * PGD, on the trained model and on its frozen copy), for the memory plan: each keeps a step's activations.
+   */
+  inputGradientGraphs?: number;
 }

@@ -115,7 +115,9 @@ export const sau: Defence<SauOptions> = {
   provenance: 'shared adversarial unlearning',
   // Adam's two moments.
   stateFactor: () => 2,
-  frozenModels: 1,
+  // PGD runs both models forward and differentiates both with respect to the images, beside the training step.
+  frozenModels: 2,
+  inputGradientGraphs: 2,
   onnxruntimeOnly: 'gradients with respect to the input and eval-mode BatchNorm training',
   async train(ctx: DefenceContext, r: SauOptions, slot) {
     const opened: TrainingEngine[] = [];

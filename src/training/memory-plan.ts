@@ -32,8 +32,10 @@ export interface MemoryPlanInput {
   batch: number;
   /** Images held as float32 (clean, test, poisoned). */
   dataBytes: number;
-  /** Models run frozen beside training at the same batch (NAD's teacher). */
+  /** Models run frozen beside training at the same batch (NAD's teacher; SAU's reference, and its PGD forward pass). */
   frozenModels: number;
+  /** Input-gradient graphs beside training at the same batch (SAU's PGD): each keeps a training step's activations. */
+  inputGradientGraphs?: number;
 }
 
 export function planMemory(i: MemoryPlanInput): { total: number; parts: MemoryPart[] } {
@@ -45,7 +47,12 @@ export function planMemory(i: MemoryPlanInput): { total: number; parts: MemoryPa
     { what: `the activations of one training step at batch ${i.batch}`, bytes: forward(i.batch) * TRAIN_STEP_FACTOR },
     { what: 'the TensorFlow.js forward passes (calibration, export check)', bytes: forward(TFJS_IMAGES) },
   ];
-  if (i.frozenModels > 0) parts.push({ what: `the frozen teacher at batch ${i.batch}`, bytes: i.frozenModels * (forward(i.batch) * INFERENCE_FACTOR + i.parameterBytes) });
+  if (i.frozenModels > 0) {
+    parts.push({ what: `${i.frozenModels === 1 ? 'the frozen teacher' : `${i.frozenModels} frozen forward passes`} at batch ${i.batch}`, bytes: i.frozenModels * (forward(i.batch) * INFERENCE_FACTOR + i.parameterBytes) });
+  }
+  if (i.inputGradientGraphs) {
+    parts.push({ what: `${i.inputGradientGraphs} input-gradient passes (PGD) at batch ${i.batch}`, bytes: i.inputGradientGraphs * forward(i.batch) * TRAIN_STEP_FACTOR });
+  }
   return { total: parts.reduce((a, p) => a + p.bytes, 0), parts };
 }
 
