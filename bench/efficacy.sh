@@ -29,6 +29,10 @@ TRIGGER=$(node -e "const m=JSON.parse(require('fs').readFileSync('$META','utf8')
 ATTACK_KIND=$(node -e "const m=JSON.parse(require('fs').readFileSync('$META','utf8')); process.stdout.write(m.attack ?? '')")
 [ "$ATTACK_KIND" != none ] || { echo "bench/efficacy.sh: $FIXTURE has no backdoor to remove (attack none; it is the scan's clean control)" >&2; exit 2; }
 ATTACK=()
+# The Blended pattern is made on demand (a 32 x 32 RGB image is not committed beside the CIFAR fixtures).
+case "$TRIGGER" in *bench/out/blended_pattern.png*)
+  [ -f bench/out/blended_pattern.png ] || (cd fixtures && /usr/bin/python3 make_blend_pattern.py ../bench/out/blended_pattern.png) ;;
+esac
 if [ -n "$TRIGGER" ]; then
   ATTACK=(--trigger "$TRIGGER" --target 0)
 else
