@@ -11,8 +11,8 @@ import { join } from 'node:path';
 const DIR = 'bench/results/efficacy';
 const cells = readdirSync(DIR).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(DIR, f), 'utf8')));
 const distance = (c) => Math.max(0, (c.after.asr ?? 100) - 2) + Math.max(0, c.acc_all_drop - 2);
-// A cell whose default learning rate diverged and was divided by 10 (or 100) by `clean`.
-const lowered = (c) => (c.warnings ?? []).find((w) => /restarted it from its start/.test(w));
+// The warnings of a cell whose default learning rate diverged and was divided by 10 (or 100) by `clean`.
+const restarts = (c) => (c.warnings ?? []).filter((w) => /restarted it from its start/.test(w));
 const f = (v) => (v === null || v === undefined ? '–' : v.toFixed(1));
 const byFixture = new Map();
 for (const c of cells) {
@@ -34,7 +34,7 @@ for (const [fixture, methods] of [...byFixture].sort()) {
   let best;
   for (const [method, list] of [...methods].sort()) {
     for (const c of list.sort((a, b) => a.seed - b.seed)) {
-      out.push(`| ${method} | ${c.seed} | ${c.failed ? `no output (${c.failed.error.replace(/^nad-onnx: /, '')}); the model stays ${f(c.after.acc_all)} / ${f(c.after.asr)}` : `${f(c.after.acc_all)} / ${f(c.after.asr)}`} | ${f(c.acc_all_drop)} | ${c.baseline ? `${f(c.baseline.acc_all)} / ${f(c.baseline.asr)} (${c.baseline_method === 'output' ? 'ft = output' : c.baseline_method})` : '–'} | ${c.goal.met ? 'yes' : 'no'} | ${Math.round(c.seconds)}${(c.machine.load_at_start ?? 0) > 1 ? '*' : ''}${c.machine.threads === 1 ? ' (1 thread)' : ''}${c.note ? ' †' : ''}${lowered(c) ? ' ‡' : ''} |`);
+      out.push(`| ${method} | ${c.seed} | ${c.failed ? `no output (${c.failed.error.replace(/^nad-onnx: /, '')}); the model stays ${f(c.after.acc_all)} / ${f(c.after.asr)}` : `${f(c.after.acc_all)} / ${f(c.after.asr)}`} | ${f(c.acc_all_drop)} | ${c.baseline ? `${f(c.baseline.acc_all)} / ${f(c.baseline.asr)} (${c.baseline_method === 'output' ? 'ft = output' : c.baseline_method})` : '–'} | ${c.goal.met ? 'yes' : 'no'} | ${Math.round(c.seconds)}${(c.machine.load_at_start ?? 0) > 1 ? '*' : ''}${c.machine.threads === 1 ? ' (1 thread)' : ''}${c.note ? ' †' : ''}${restarts(c).length ? ' ‡' : ''} |`);
     }
     const worst = Math.max(...list.map(distance));
     if (!best || worst < best.worst) best = { method, worst, seeds: list.length };
@@ -59,7 +59,7 @@ const ranked = methods.map((m) => {
 for (const r of ranked) out.push(`| ${r.m} | ${r.covered} of ${fixtures.length} | ${r.n} | ${f(r.worst.d)} | ${r.worst.on} | ${Math.round(r.secs)} |`);
 out.push('');
 for (const c of cells.filter((x) => x.note)) out.push(`† ${c.fixture} ${c.method} seed ${c.seed}: ${c.note}`, '');
-for (const c of cells.filter(lowered)) out.push(`‡ ${c.fixture} ${c.method} seed ${c.seed}: ${c.warnings.filter((w) => /restarted it from its start/.test(w)).map((w) => w.replace(/^warning: /, '')).join('; ')}`, '');
+for (const c of cells.filter((x) => restarts(x).length)) out.push(`‡ ${c.fixture} ${c.method} seed ${c.seed}: ${restarts(c).map((w) => w.replace(/^warning: /, '')).join('; ')}`, '');
 if (cells.some((c) => (c.machine.load_at_start ?? 0) > 1)) out.push('\\* timed beside other jobs (load average above 1 at the start): its seconds overstate the cost on a quiet machine.');
 const table = out.join('\n');
 if (process.argv.includes('--print')) {

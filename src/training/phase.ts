@@ -85,8 +85,9 @@ function resumedDivisor(schedule: LrSchedule, history: readonly EpochLoss[]): nu
 export async function runPhase(env: PhaseEnvironment, p: PhaseSpec): Promise<PhaseResult> {
   const ck = env.checkpoint;
   const key = checkpointKey(env, p.name);
-  // The phase's start, to restart from after a divergence: a restart is the run `--lr <a tenth>` would make.
-  const initial = { params: p.store.snapshot(), optimizer: new Map([...p.optimizer.state()].map(([k, v]) => [k, v.slice()])) };
+  // The phase's start, to restart from after a divergence (a restart is the run `--lr <a tenth>` would make);
+  // a copy of the weights, so only when a restart may come.
+  const initial = (env.lrRetries ?? 0) > 0 ? { params: p.store.snapshot(), optimizer: new Map([...p.optimizer.state()].map(([k, v]) => [k, v.slice()])) } : undefined;
   let resume = ck.resumeOf(key);
   const history = (ck.histories[key] = resume ? (ck.histories[key] ?? []) : []);
   let divisor = resumedDivisor(p.schedule, history);
@@ -105,7 +106,7 @@ export async function runPhase(env: PhaseEnvironment, p: PhaseSpec): Promise<Pha
       const engine = await trainEpochs(env, p, { schedule, rng, start, history, key });
       return { losses: history, engine };
     } catch (e) {
-      if (!(e instanceof DivergedError) || !e.lrsFault || retriesLeft <= 0) throw e;
+      if (!(e instanceof DivergedError) || !e.lrsFault || retriesLeft <= 0 || !initial) throw e;
       divisor *= 10;
       const line = `warning: ${e.message.replace(/;.*$/, '')} at lr ${e.lr}; restarted it from its start with its learning rates divided by ${divisor} (lr ${lrAt(divideSchedule(p.schedule, divisor), 0)}; --lr sets it)`;
       env.log(line);
