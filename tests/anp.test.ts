@@ -12,12 +12,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ascendNoise, drawNoise, maskStep } from '../src/defences/anp.js';
+import { anpEngineSpec, ascendNoise, drawNoise, maskStep } from '../src/defences/anp.js';
 import { Rng } from '../src/data/random.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { createEngine } from '../src/training/create-engine.js';
 import type { Batch, TrainingEngine } from '../src/training/engine.js';
-import { crossEntropyTerm } from '../src/training/loss/cross-entropy.js';
 import { ParameterStore } from '../src/training/parameter-store.js';
 import { nhwcToNchw } from '../src/verify/onnx-runtime.js';
 import { fmnist, maxAbsDiff, modelPath, readJson, REFERENCE, relL2 } from './helpers/fixtures.js';
@@ -59,8 +58,7 @@ let model: TrainableModel, engine: TrainingEngine;
 
 beforeAll(async () => {
   model = TrainableModel.fromFile(modelPath('wrn16_1_unfused'));
-  // anp.ts's engine: cross-entropy, mask and noise gradients only, BatchNorm on batch statistics.
-  engine = await createEngine(model, new ParameterStore(model), { terms: [crossEntropyTerm(10)], params: false, masks: true, batchNorm: 'train' }, { choice: 'onnxruntime' });
+  engine = await createEngine(model, new ParameterStore(model), anpEngineSpec(10), { choice: 'onnxruntime' });
 });
 
 afterAll(async () => {

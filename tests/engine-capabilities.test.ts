@@ -74,6 +74,30 @@ describe('gradients with respect to the input', () => {
     expect(relL2(r.grads.get(INPUT_GRADIENT)!, REF.eval.input_grad)).toBeLessThan(2e-3);
   });
 
+  it('constant parameters (the scan\'s engine): the same input gradient, loss and logits as parameter inputs; a parameter value is refused', async () => {
+    const model = TrainableModel.fromFile(modelPath('wrn16_1_unfused'));
+    const nchw = Float32Array.from(REF.x_nchw), labels = Int32Array.from(REF.labels);
+    const [n, c, h, w] = [labels.length, ...model.inputShape];
+    const batch = { nhwc: nchwToNhwc(nchw, n, c, h, w), nchw, labels, n };
+    const spec: GradientSpec = { terms: [crossEntropyTerm(10)], input: true, params: false, batchNorm: 'eval', logits: true };
+    const store = new ParameterStore(model);
+    const asInputs = await createEngine(model, store, spec, { choice: 'onnxruntime' });
+    const baked = await createEngine(model, store, { ...spec, constantParams: true }, { choice: 'onnxruntime' });
+    try {
+      const a = await asInputs.gradients(batch, new Map()), b = await baked.gradients(batch, new Map());
+      expect(Math.abs(b.total - a.total)).toBeLessThan(1e-5 * a.total);
+      expect(relL2(b.logits!, a.logits!)).toBeLessThan(1e-5);
+      expect(relL2(b.grads.get(INPUT_GRADIENT)!, a.grads.get(INPUT_GRADIENT)!)).toBeLessThan(1e-4);
+      expect(relL2(b.grads.get(INPUT_GRADIENT)!, REF.eval.input_grad)).toBeLessThan(2e-3);
+      const name = [...store.entries.keys()][0]!;
+      await expect(baked.gradients(batch, new Map([[name, store.get(name).value]]))).rejects.toThrow(/constant parameters/);
+    } finally {
+      await asInputs.dispose();
+      await baked.dispose();
+      model.dispose();
+    }
+  });
+
 });
 
 /** Conv, BatchNorm (scale s, shift bb), an activation (ReLU), pooling, Gemm on [3, 2, 6, 6] inputs. */

@@ -7,14 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { anomalyIndices, flaggedClasses, MAD_CONSISTENCY } from '../src/scan/anomaly-index.js';
-import { NEURAL_CLEANSE_DEFAULTS, reverseTrigger } from '../src/scan/neural-cleanse.js';
+import { NEURAL_CLEANSE_DEFAULTS, reverseTrigger, triggerSearchSpec } from '../src/scan/neural-cleanse.js';
 import { loadModel, modelFromBytes } from '../src/import/load-model.js';
 import { modelBytes } from '../src/export/write-model.js';
 import { tailModelBytes } from '../src/export/tail-model.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { createEngine } from '../src/training/create-engine.js';
 import { FrozenModel } from '../src/training/frozen-model.js';
-import { crossEntropyTerm } from '../src/training/loss/cross-entropy.js';
 import { ParameterStore } from '../src/training/parameter-store.js';
 import { nhwcToNchw } from '../src/verify/onnx-runtime.js';
 import { judge } from '../src/verify/gates.js';
@@ -50,7 +49,7 @@ describe('Neural Cleanse optimisation against a PyTorch recording (fixtures/make
     const source = loadModel(modelPath('wrn16_1_nad'));
     const model = new TrainableModel(source);
     const d = fmnist('train', 128);
-    const engine = await createEngine(model, new ParameterStore(model), { terms: [crossEntropyTerm(10)], input: true, params: false, batchNorm: 'eval', logits: true }, { choice: 'onnxruntime' });
+    const engine = await createEngine(model, new ParameterStore(model), triggerSearchSpec(10), { choice: 'onnxruntime' });
     const logits = await FrozenModel.create(source.bytes, 'wrn16_1_nad', [model.graph.outputs[0]!.name]);
     const history: { success: number; l1: number; cost: number }[] = [];
     const r = await reverseTrigger(engine, logits, { nchw: nhwcToNchw(d.x, 128, d.h, d.w, d.c), labels: d.y, n: 128, c: d.c, h: d.h, w: d.w }, 0, 10,

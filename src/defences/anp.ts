@@ -22,7 +22,7 @@ import { BadInputError } from '../errors.js';
 import { resolveInitializer } from '../import/parameters.js';
 import { TrainableModel } from '../import/trainable-model.js';
 import { createEngine } from '../training/create-engine.js';
-import type { Batch, BatchNormMask, StepResult, TrainingEngine } from '../training/engine.js';
+import type { Batch, BatchNormMask, GradientSpec, StepResult, TrainingEngine } from '../training/engine.js';
 import type { EpochLoss } from '../training/epoch-loop.js';
 import { crossEntropyTerm } from '../training/loss/cross-entropy.js';
 import { ParameterStore } from '../training/parameter-store.js';
@@ -57,6 +57,12 @@ function scaleParameter(model: TrainableModel, m: BatchNormMask): string {
   if (restored) return restored.gammaName;
   const node = model.graph.nodes.find((n) => n.name === m.node)!;
   return resolveInitializer(model.graph, node.inputs[1]!) ?? node.inputs[1]!;
+}
+
+/** ANP's engine: the cross-entropy's gradients with respect to the BatchNorm masks and noise only, BatchNorm on
+ * batch statistics as the authors' model.train(); the weights never change, so onnxruntime gets them as constants. */
+export function anpEngineSpec(classes: number): GradientSpec {
+  return { terms: [crossEntropyTerm(classes)], params: false, constantParams: true, masks: true, batchNorm: 'train' };
 }
 
 /** Accuracy (%) of the model with the given scale values on a dataset (BatchNorm in eval mode). */
@@ -138,7 +144,7 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
   const hold = r.prune.kind === 'clean-acc' ? subsetIndices(ctx.data.n, 0.1, ctx.seed + 5) : new Int32Array(0);
   const held = new Set(hold);
   const train = hold.length ? selectRows(ctx.data, Int32Array.from({ length: ctx.data.n }, (_, i) => i).filter((i) => !held.has(i))) : ctx.data;
-  const engine = await createEngine(model, store, { terms: [crossEntropyTerm(model.numClasses)], params: false, masks: true, batchNorm: 'train' },
+  const engine = await createEngine(model, store, anpEngineSpec(model.numClasses),
     { choice: ctx.engine, method: 'anp', onLog: ctx.log, preferTfjs: ctx.preferTfjs });
   if (engine.masks.length === 0) {
     await engine.dispose();

@@ -5,7 +5,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { TrainableModel } from '../import/trainable-model.js';
-import { INPUT_GRADIENT, type Batch, type BatchNormMask, type GradientSpec, type StepResult, type TrainingEngine } from '../training/engine.js';
+import { INPUT_GRADIENT, refuseParameterValues, type Batch, type BatchNormMask, type GradientSpec, type StepResult, type TrainingEngine } from '../training/engine.js';
 import type { ParameterStore } from '../training/parameter-store.js';
 import { createSession } from '../verify/onnx-runtime.js';
 import { buildTrainingGraph, type TrainingGraph } from './training-graph.js';
@@ -31,7 +31,7 @@ export class OrtEngine implements TrainingEngine {
 
   /** `tuning`: onnxruntime session options to try and a profile file prefix (bench/step-time.mjs). */
   static async create(model: TrainableModel, store: ParameterStore, spec: GradientSpec, tuning?: { profilePrefix?: string; session?: ort.InferenceSession.SessionOptions }): Promise<OrtEngine> {
-    const graph = buildTrainingGraph(model, spec);
+    const graph = buildTrainingGraph(model, spec, spec.constantParams ? store.entries : undefined);
     const session = await createSession(graph.bytes, 'training graph', undefined, false, {
       // No memory pattern: with one, onnxruntime plans a second, contiguous block for each batch shape it
       // has seen and its arena keeps the first run's chunks beside it (PreAct-ResNet-18, NAD: peak RSS
@@ -46,6 +46,7 @@ export class OrtEngine implements TrainingEngine {
 
   async gradients(batch: Batch, values: ReadonlyMap<string, Float32Array>): Promise<StepResult> {
     const g = this.graph;
+    refuseParameterValues(this.spec, this.store.entries, values);
     const [c, h, w] = this.model.inputShape;
     const n = batch.n;
     const feeds: Record<string, ort.Tensor> = { [g.imageInput]: new ort.Tensor('float32', batch.nchw, [n, c, h, w]) };

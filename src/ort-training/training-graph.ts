@@ -77,8 +77,11 @@ interface Emitted {
   backward(ctx: GradientContext): (string | undefined)[];
 }
 
-export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): TrainingGraph {
+/** `constants`: with spec.constantParams, the parameters' values (ONNX layout), written as initializers. */
+export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec, constants?: ReadonlyMap<string, { value: Float32Array; dims: number[] }>): TrainingGraph {
   const g = model.graph;
+  if (spec.constantParams && spec.params !== false) throw new Error('constantParams needs params: false (a constant has no gradient)');
+  if (spec.constantParams && !constants) throw new Error('constantParams needs the parameters\' values');
   if (g.opset < 13) throw new UnsupportedForTraining(`${g.file}: opset ${g.opset} (the onnxruntime engine needs 13 or newer)`);
   const b = new GraphBuilder(Math.max(g.opset, MIN_TRAINING_OPSET));
   const params = model.params;
@@ -305,7 +308,15 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec): Trai
   // Inputs: the image batch, the terms' per-batch inputs and every parameter the emitted nodes read; the
   // model's other initializers (shapes, constants) are copied.
   const read = new Set(b.nodes.flatMap((n) => n.input ?? []));
-  const parameterInputs = [...read].filter((name) => params.has(name));
+  const readParams = [...read].filter((name) => params.has(name));
+  const parameterInputs = spec.constantParams ? [] : readParams;
+  if (spec.constantParams) {
+    for (const name of readParams) {
+      const p = constants!.get(name);
+      if (!p) throw new Error(`constantParams: no value for parameter '${name}'`);
+      b.initializer(name, { dtype: 'float32', dims: p.dims, data: p.value });
+    }
+  }
   for (const name of read) if (!params.has(name) && g.initializers.has(name)) b.initializer(name, g.initializers.get(name)!);
   const F = onnx.TensorProto.DataType.FLOAT;
   const vi = (name: string, dims?: (number | string)[]) => ({

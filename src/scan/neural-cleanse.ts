@@ -13,7 +13,8 @@
  * threshold and falls by 2^1.5 after `patience` below; the run stops early once the cost has moved both ways
  * and the best norm has not improved by 1 % for `earlyStopPatience` epochs.
  */
-import type { Batch, TrainingEngine } from '../training/engine.js';
+import type { Batch, GradientSpec, TrainingEngine } from '../training/engine.js';
+import { crossEntropyTerm } from '../training/loss/cross-entropy.js';
 import { INPUT_GRADIENT } from '../training/engine.js';
 import { Adam } from '../training/optimizers/adam.js';
 import { nchwToNhwc } from '../verify/onnx-runtime.js';
@@ -213,7 +214,13 @@ async function successOf(model: FrozenModel, x: Float32Array, dims: number[], ta
   return [countHits(logits!, dims[0]!, classes, target, keep), count];
 }
 
-/** `engine`: made with { input: true, params: false, batchNorm: 'eval', logits: true } and a cross-entropy term. */
+/** The engine a trigger search runs on: the cross-entropy's gradient with respect to the images, the model's
+ * weights and running statistics fixed (baked into onnxruntime's graph), and the pass's logits. */
+export function triggerSearchSpec(classes: number): GradientSpec {
+  return { terms: [crossEntropyTerm(classes)], input: true, params: false, constantParams: true, batchNorm: 'eval', logits: true };
+}
+
+/** `engine`: made with triggerSearchSpec. */
 export async function reverseTrigger(
   engine: TrainingEngine, logitsModel: FrozenModel, img: ScanImages, target: number, classes: number, cfg: NeuralCleanseConfig,
   onEpoch?: (epoch: number, success: number, l1: number, cost: number) => void,

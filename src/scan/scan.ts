@@ -14,10 +14,9 @@ import { TrainableModel } from '../import/trainable-model.js';
 import { createEngine } from '../training/create-engine.js';
 import type { EngineChoice } from '../training/engine.js';
 import { FrozenModel } from '../training/frozen-model.js';
-import { crossEntropyTerm } from '../training/loss/cross-entropy.js';
 import { ParameterStore } from '../training/parameter-store.js';
 import { anomalyIndices, flaggedClasses } from './anomaly-index.js';
-import { NEURAL_CLEANSE_DEFAULTS, reverseTrigger, type NeuralCleanseConfig, type ReversedTrigger, type ScanImages } from './neural-cleanse.js';
+import { NEURAL_CLEANSE_DEFAULTS, reverseTrigger, triggerSearchSpec, type NeuralCleanseConfig, type ReversedTrigger, type ScanImages } from './neural-cleanse.js';
 import { reverseFeatureTrigger } from './feature-cleanse.js';
 import { modelBytes } from '../export/write-model.js';
 import { tailModelBytes } from '../export/tail-model.js';
@@ -102,7 +101,7 @@ export async function scanModel(source: LoadedModel, data: Dataset, s: ScanSetti
   const { c, h, w } = data;
   const img: ScanImages = { nchw: nhwcToNchw(ordered.x, ordered.n, h, w, c), labels: ordered.labels, n: ordered.n, c, h, w, mean: s.mean, std: s.std };
   const store = new ParameterStore(model);
-  const engine = await createEngine(model, store, { terms: [crossEntropyTerm(classes)], input: true, params: false, batchNorm: 'eval', logits: true },
+  const engine = await createEngine(model, store, triggerSearchSpec(classes),
     { choice: s.engine ?? 'auto', method: 'scan', onLog: s.log });
   const logits = await FrozenModel.create(source.bytes, source.path, [model.graph.outputs[0]!.name]);
   const triggers: ReversedTrigger[] = [];
@@ -178,7 +177,7 @@ async function featureSignal(
   }
   const tailSource = modelFromBytes(tail.bytes, `${source.path} (after ${tail.tap.name})`);
   const tailModel = new TrainableModel(tailSource);
-  const engine = await createEngine(tailModel, new ParameterStore(tailModel), { terms: [crossEntropyTerm(classes)], input: true, params: false, batchNorm: 'eval', logits: true },
+  const engine = await createEngine(tailModel, new ParameterStore(tailModel), triggerSearchSpec(classes),
     { choice: engineChoice ?? 'auto', method: 'scan', onLog: log });
   const scores: number[] = [];
   try {

@@ -35,6 +35,19 @@ export interface GradientSpec {
   masks?: boolean;
   /** Also return the logits of the pass (StepResult.logits), e.g. to count a batch's predictions without a second forward pass. */
   logits?: boolean;
+  /**
+   * The parameters keep the store's values of the engine's creation for its whole life (with params: false;
+   * gradients() then refuses parameter values). The onnxruntime engine bakes them into its graph as
+   * initializers, which it pre-packs and fuses with the BatchNorms: the scan's input-gradient pass on the
+   * quick-start WRN-16-1 at batch 32 runs in a fraction of the time (bench/README.md).
+   */
+  constantParams?: boolean;
+}
+
+/** With GradientSpec.constantParams, a parameter's value in gradients()' values is a caller's mistake. */
+export function refuseParameterValues(spec: GradientSpec, params: { has(name: string): boolean }, values: ReadonlyMap<string, Float32Array>): void {
+  if (!spec.constantParams) return;
+  for (const name of values.keys()) if (params.has(name)) throw new Error(`engine with constant parameters: '${name}' cannot take a value`);
 }
 
 /** PyTorch's model.train() turns on batch statistics and Dropout together; model.eval() turns off both. */

@@ -6,7 +6,7 @@
 import * as tf from '../tf.js';
 import { onnxValues } from '../import/parameters.js';
 import type { TrainableModel } from '../import/trainable-model.js';
-import { EngineCannot, type Batch, type GradientSpec, type StepResult, type TrainingEngine } from './engine.js';
+import { EngineCannot, refuseParameterValues, type Batch, type GradientSpec, type StepResult, type TrainingEngine } from './engine.js';
 import type { TermContext } from './loss/loss-term.js';
 import { tfjsOps } from './tfjs-tensor-ops.js';
 import type { ParameterStore } from './parameter-store.js';
@@ -33,6 +33,7 @@ export class TfjsEngine implements TrainingEngine {
 
   async gradients(batch: Batch, values: ReadonlyMap<string, Float32Array>): Promise<StepResult> {
     const m = this.model;
+    refuseParameterValues(this.spec, m.params, values);
     for (const p of m.params.values()) {
       const v = values.get(p.name) ?? this.store.get(p.name).value;
       tf.tidy(() => {
