@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sauEngineSpecs, sauGradients, sau } from '../src/defences/sau.js';
+import { openPgdEngines, sauEngineSpecs, sauGradients, sau } from '../src/defences/sau.js';
 import { applyDelta, sharedPgd, type PgdEngines } from '../src/defences/shared-pgd.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { createEngine } from '../src/training/create-engine.js';
@@ -42,7 +42,7 @@ beforeAll(async () => {
     return e;
   };
   const specs = sauEngineSpecs(10, options);
-  pgd = { model: await open(model, store, specs.forward), modelInput: await open(model, store, specs.input), reference: await open(reference, refStore, specs.forward), referenceInput: await open(reference, refStore, specs.input) };
+  pgd = await openPgdEngines(open, { model, store }, { model: reference, store: refStore }, specs);
   unlearn = await open(model, store, specs.unlearn);
 });
 

@@ -49,12 +49,29 @@ function unlearningTerms(classes: number, r: Pick<SauOptions, 'lambdaClean' | 'l
   return [targetCrossEntropyTerm('ce', CLEAN_TARGETS, classes, r.lambdaClean), sharedUnlearningTerm('shared', SHARED_LABELS, SHARED_WEIGHTS, classes, r.lambdaShared)];
 }
 
-/** What each of SAU's passes computes: forward-only logits, PGD input gradients, and the unlearning pass (eval-mode BatchNorm throughout). */
-export function sauEngineSpecs(classes: number, r: Pick<SauOptions, 'pgd' | 'lambdaClean' | 'lambdaShared'>): { forward: GradientSpec; input: GradientSpec; unlearn: GradientSpec } {
+/**
+ * What each of SAU's passes computes: forward-only logits, PGD input gradients, and the unlearning pass
+ * (eval-mode BatchNorm throughout). The frozen original's two passes hold its weights as constants.
+ */
+export function sauEngineSpecs(classes: number, r: Pick<SauOptions, 'pgd' | 'lambdaClean' | 'lambdaShared'>): {
+  forward: GradientSpec; input: GradientSpec; referenceForward: GradientSpec; referenceInput: GradientSpec; unlearn: GradientSpec;
+} {
+  const forward: GradientSpec = { terms: [], params: false, batchNorm: 'eval', logits: true };
+  const input: GradientSpec = { terms: sharedPgdTerms(classes, r.pgd), params: false, input: true, batchNorm: 'eval' };
   return {
-    forward: { terms: [], params: false, batchNorm: 'eval', logits: true },
-    input: { terms: sharedPgdTerms(classes, r.pgd), params: false, input: true, batchNorm: 'eval' },
+    forward, input, referenceForward: { ...forward, constantParams: true }, referenceInput: { ...input, constantParams: true },
     unlearn: { terms: unlearningTerms(classes, r), batchNorm: 'eval' },
+  };
+}
+
+/** The shared PGD's four engines: the model being cleaned and its frozen original, each forward and input gradient. */
+export async function openPgdEngines(
+  open: (m: TrainableModel, s: ParameterStore, spec: GradientSpec) => Promise<TrainingEngine>,
+  cleaned: { model: TrainableModel; store: ParameterStore }, original: { model: TrainableModel; store: ParameterStore }, specs: ReturnType<typeof sauEngineSpecs>,
+): Promise<PgdEngines> {
+  return {
+    model: await open(cleaned.model, cleaned.store, specs.forward), modelInput: await open(cleaned.model, cleaned.store, specs.input),
+    reference: await open(original.model, original.store, specs.referenceForward), referenceInput: await open(original.model, original.store, specs.referenceInput),
   };
 }
 
@@ -135,10 +152,7 @@ export const sau: Defence<SauOptions> = {
           return e;
         };
         const specs = sauEngineSpecs(k, r);
-        const pgd: PgdEngines = {
-          model: await open(model, store, specs.forward), modelInput: await open(model, store, specs.input),
-          reference: await open(reference, refStore, specs.forward), referenceInput: await open(reference, refStore, specs.input),
-        };
+        const pgd = await openPgdEngines(open, { model, store }, { model: reference, store: refStore }, specs);
         const opt = new Adam({ beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: r.weightDecay });
         const dims = model.inputShape as [number, number, number];
         const step = (engine: TrainingEngine): BatchStep => async (batch, lr) => {
