@@ -107,10 +107,11 @@ describe('nad-onnx scan', () => {
   it('clean --scan on the quick start: the scan before flags the backdoor\'s target 0; after NAD its trigger needs a larger mask; report and HTML', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nad-scan-'));
     const html = join(dir, 'report.html'), report = join(dir, 'report.json');
-    // The README quick start, plus a scan with a budget CI affords (320 images, 16 epochs; bench/scan.sh runs the defaults).
+    // The README quick start, plus a scan with a budget CI affords (320 images, 16 epochs; bench/scan.sh runs the defaults):
+    // the suite's longest test (155 s alone here), so the CLI's kill comes just before the test's own 900 s limit.
     const r = await cli(['clean', modelPath('wrn16_1_nad'), '--data', join(FIXTURES, 'data', 'fmnist-clean'), '--test', join(FIXTURES, 'data', 'fmnist-test.npz'),
       '--trigger', 'grid', '--target', '0', '--lr-drop-epoch', '1', '--teacher-epochs', '2', '--epochs', '2', '--out', join(dir, 'clean.onnx'),
-      '--scan', '--scan-images', '320', '--scan-epochs', '16', '--report', report, '--html', html, '--json']);
+      '--scan', '--scan-images', '320', '--scan-epochs', '16', '--report', report, '--html', html, '--json'], { timeout: 880_000 });
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
     expect(schemaErrors('clean-report.schema.json', rep)).toBe('');
