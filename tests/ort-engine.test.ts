@@ -286,3 +286,34 @@ describe('onnxruntime engine: gradients of every op it differentiates', () => {
     model.dispose();
   });
 });
+
+describe('NCHWc convolutions (onnxruntime\'s blocked kernels with fed weights)', () => {
+  it('the training graph runs its dense convolutions blocked where onnxruntime has the kernels; the same loss and gradients as plain Conv', async () => {
+    const { OrtEngine } = await import('../src/ort-training/ort-engine.js');
+    const { nchwcBlockSize, NCHWC_DOMAIN } = await import('../src/ort-training/nchwc-conv.js');
+    const block = await nchwcBlockSize();
+    const model = TrainableModel.fromFile(modelPath('wrn16_1'));
+    const d = fmnist('train', 8);
+    const batch = { nhwc: d.x, nchw: nhwcToNchw(d.x, 8, d.h, d.w, d.c), labels: d.y, n: 8 };
+    const store = new ParameterStore(model);
+    const spec = { terms: [crossEntropyTerm(10)], input: true };
+    const blocked = await OrtEngine.create(model, store, spec);
+    const plain = await OrtEngine.create(model, store, spec, { nchwcBlock: 0 });
+    try {
+      const { onnx } = await import('../src/onnx/onnx-schema.js');
+      const domains = (e: typeof plain) => onnx.ModelProto.decode(e.graph.bytes).graph!.node!.filter((n) => n.domain === NCHWC_DOMAIN).length;
+      expect(domains(plain)).toBe(0);
+      console.log(`NCHWc block ${block}: ${domains(blocked)} blocked nodes`);
+      // Where the CPU has the blocked kernels (x86-64 with AVX2 or AVX-512), every conv of WRN-16-1 qualifies: its channels are 16, 32 and 64.
+      if (block) expect(domains(blocked)).toBeGreaterThan(30);
+      const a = await plain.gradients(batch, store.values()), b = await blocked.gradients(batch, store.values());
+      expect(Math.abs(b.total - a.total)).toBeLessThan(1e-5 * a.total);
+      for (const [k, g] of a.grads) expect(relL2(b.grads.get(k)!, g), k).toBeLessThan(1e-4);
+      a.stats.forEach((s, i) => expect(relL2(b.stats[i]!.varUnbiased, s.varUnbiased)).toBeLessThan(1e-5));
+    } finally {
+      await blocked.dispose();
+      await plain.dispose();
+      model.dispose();
+    }
+  });
+});

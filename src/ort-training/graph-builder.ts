@@ -3,10 +3,22 @@
  * reductions whose form changed between opsets (ReduceSum takes axes as an input from opset 13,
  * ReduceMean from opset 18).
  */
-import { onnx, type NodeProto, type TensorProto } from '../onnx/onnx-schema.js';
+import { onnx, type AttributeProto, type NodeProto, type TensorProto } from '../onnx/onnx-schema.js';
 import { onnxDataType, type TensorValue } from '../import/tensor-data.js';
 
-type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
+export type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
+
+/** Node attributes as AttributeProtos. */
+export function attributeProtos(attrs: Record<string, AttrValue>): AttributeProto[] {
+  const A = onnx.AttributeProto.AttributeType;
+  return Object.entries(attrs).map(([name, v]) => {
+    if (typeof v === 'number') return { name, type: A.INT, i: v };
+    if (typeof v === 'string') return { name, type: A.STRING, s: new TextEncoder().encode(v) };
+    if (Array.isArray(v)) return { name, type: A.INTS, ints: v };
+    if ('floats' in v) return { name, type: A.FLOATS, floats: v.floats };
+    return { name, type: A.FLOAT, f: v.float };
+  });
+}
 
 export class GraphBuilder {
   readonly nodes: NodeProto[] = [];
@@ -15,6 +27,10 @@ export class GraphBuilder {
   private readonly constCache = new Map<string, string>();
   /** Values of the int64 constants made by ints(), for gradient builders that read axes. */
   readonly intConstants = new Map<string, number[]>();
+  /** MLAS's NCHWc channel block for the convolutions (nchwc-conv.ts); 0 for plain Conv nodes. */
+  nchwcBlock = 0;
+  /** Set when a node of the com.microsoft.nchwc domain was emitted (the model then imports it). */
+  usesNchwc = false;
 
   constructor(readonly opset: number) {}
 
@@ -25,15 +41,7 @@ export class GraphBuilder {
   /** Adds a node; returns its output names (fresh unless given). */
   node(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs: number | string[] = 1): string[] {
     const outs = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(op)) : outputs;
-    const A = onnx.AttributeProto.AttributeType;
-    const attribute = Object.entries(attrs).map(([name, v]) => {
-      if (typeof v === 'number') return { name, type: A.INT, i: v };
-      if (typeof v === 'string') return { name, type: A.STRING, s: new TextEncoder().encode(v) };
-      if (Array.isArray(v)) return { name, type: A.INTS, ints: v };
-      if ('floats' in v) return { name, type: A.FLOATS, floats: v.floats };
-      return { name, type: A.FLOAT, f: v.float };
-    });
-    this.nodes.push({ name: this.fresh(`${op}_node`), opType: op, input: inputs, output: outs, attribute });
+    this.nodes.push({ name: this.fresh(`${op}_node`), opType: op, input: inputs, output: outs, attribute: attributeProtos(attrs) });
     return outs;
   }
 

@@ -8,6 +8,7 @@ import type { TrainableModel } from '../import/trainable-model.js';
 import { INPUT_GRADIENT, refuseParameterValues, type Batch, type BatchNormMask, type GradientSpec, type StepResult, type TrainingEngine } from '../training/engine.js';
 import type { ParameterStore } from '../training/parameter-store.js';
 import { createSession } from '../verify/onnx-runtime.js';
+import { nchwcBlockSize } from './nchwc-conv.js';
 import { buildTrainingGraph, type TrainingGraph } from './training-graph.js';
 
 export class OrtEngine implements TrainingEngine {
@@ -29,9 +30,13 @@ export class OrtEngine implements TrainingEngine {
     return this.graph.maskInputs;
   }
 
-  /** `tuning`: onnxruntime session options to try and a profile file prefix (bench/step-time.mjs). */
-  static async create(model: TrainableModel, store: ParameterStore, spec: GradientSpec, tuning?: { profilePrefix?: string; session?: ort.InferenceSession.SessionOptions }): Promise<OrtEngine> {
-    const graph = buildTrainingGraph(model, spec, spec.constantParams ? store.entries : undefined);
+  /** `tuning`: onnxruntime session options to try, a profile file prefix (bench/step-time.mjs), the NCHWc block (0: plain convolutions). */
+  static async create(
+    model: TrainableModel, store: ParameterStore, spec: GradientSpec,
+    tuning?: { profilePrefix?: string; session?: ort.InferenceSession.SessionOptions; nchwcBlock?: number },
+  ): Promise<OrtEngine> {
+    const nchwcBlock = tuning?.nchwcBlock ?? (await nchwcBlockSize());
+    const graph = buildTrainingGraph(model, spec, { constants: spec.constantParams ? store.entries : undefined, nchwcBlock });
     const session = await createSession(graph.bytes, 'training graph', undefined, false, {
       // No memory pattern: with one, onnxruntime plans a second, contiguous block for each batch shape it
       // has seen and its arena keeps the first run's chunks beside it (PreAct-ResNet-18, NAD: peak RSS

@@ -16,6 +16,7 @@ import { trainsDropout, type GradientSpec } from '../training/engine.js';
 import { GraphBuilder } from './graph-builder.js';
 import { emitEvalBatchNorm, emitTrainBatchNorm, type TrainBatchNorm } from './gradients/batch-normalization.js';
 import { convFilterGradient, convGeometry, convInputGradient } from './gradients/conv.js';
+import { emitConv, NCHWC_DOMAIN, type ConvChannels } from './nchwc-conv.js';
 import { UnsupportedForTraining, type GradientContext } from './gradients/gradient-types.js';
 import { maxPoolGradient } from './gradients/pooling.js';
 import { GRADIENTS, NON_DIFFERENTIABLE } from './gradients/registry.js';
@@ -77,13 +78,28 @@ interface Emitted {
   backward(ctx: GradientContext): (string | undefined)[];
 }
 
-/** `constants`: with spec.constantParams, the parameters' values (ONNX layout), written as initializers. */
-export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec, constants?: ReadonlyMap<string, { value: Float32Array; dims: number[] }>): TrainingGraph {
+export interface TrainingGraphOptions {
+  /** With spec.constantParams, the parameters' values (ONNX layout), written as initializers. */
+  constants?: ReadonlyMap<string, { value: Float32Array; dims: number[] }>;
+  /** MLAS's NCHWc block (nchwc-conv.ts): dense convolutions with fed weights run blocked; 0 or absent, plain Conv. */
+  nchwcBlock?: number;
+}
+
+/** A model Conv node's channels, groups and kernel from its weight's dims [O, C/group, kh, kw]. */
+function forwardChannels(n: GraphNode, wDims: number[]): ConvChannels {
+  const group = n.attrs.int('group', 1);
+  return { in: wDims[1]! * group, out: wDims[0]!, group, kernel: wDims.slice(2) };
+}
+
+export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec, options: TrainingGraphOptions = {}): TrainingGraph {
+  const { constants } = options;
   const g = model.graph;
   if (spec.constantParams && spec.params !== false) throw new Error('constantParams needs params: false (a constant has no gradient)');
   if (spec.constantParams && !constants) throw new Error('constantParams needs the parameters\' values');
   if (g.opset < 13) throw new UnsupportedForTraining(`${g.file}: opset ${g.opset} (the onnxruntime engine needs 13 or newer)`);
   const b = new GraphBuilder(Math.max(g.opset, MIN_TRAINING_OPSET));
+  // Constant weights: onnxruntime's own optimiser lays out and fuses those convolutions better.
+  b.nchwcBlock = spec.constantParams ? 0 : options.nchwcBlock ?? 0;
   const params = model.params;
   const trainable = new Set([...params.values()].filter((p) => p.trainable).map((p) => p.name));
   const evalBn = spec.batchNorm === 'eval';
@@ -178,7 +194,7 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec, const
       const [x, w] = n.inputs as [string, string];
       const [gamma, beta] = masked(n.name, restored.gammaName, restored.betaName, shapeOf(n.outputs[0]!)[1]!);
       const z = b.fresh('conv_no_bias');
-      b.nodes.push({ name: `${n.name}#no_bias`, opType: 'Conv', input: [x, w], output: [z], attribute: n.proto.attribute ?? [] });
+      emitConv(b, x, w, undefined, n.proto.attribute ?? [], forwardChannels(n, shapeOf(w)), z, `${n.name}#no_bias`);
       const ys = shapeOf(n.outputs[0]!);
       const bn = evalBn
         ? emitEvalBatchNorm(b, z, gamma, beta, restored.meanName, restored.varName, restored.eps, ys.length, ys[1]!, n.outputs[0]!)
@@ -201,7 +217,8 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec, const
       b.nodes.push({ ...n.proto, name: n.name, output: [n.outputs[0]!, idx] });
       emitted.push({ node: n, inputs: [n.inputs[0]!], outputs: [n.outputs[0]!], backward: (ctx) => maxPoolGradient(ctx, idx) });
     } else {
-      b.nodes.push({ ...n.proto, name: n.name });
+      if (n.opType === 'Conv') emitConv(b, n.inputs[0]!, n.inputs[1]!, n.inputs[2] || undefined, n.proto.attribute ?? [], forwardChannels(n, shapeOf(n.inputs[1]!)), n.outputs[0]!, n.name);
+      else b.nodes.push({ ...n.proto, name: n.name });
       const grad = GRADIENTS[n.opType];
       emitted.push({
         node: n, inputs: n.inputs, outputs: n.outputs,
@@ -335,7 +352,7 @@ export function buildTrainingGraph(model: TrainableModel, spec: GraphSpec, const
   const proto = onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'nad-onnx training graph',
-    opsetImport: [{ domain: '', version: b.opset }],
+    opsetImport: [{ domain: '', version: b.opset }, ...(b.usesNchwc ? [{ domain: NCHWC_DOMAIN, version: 1 }] : [])],
     graph: { name: 'nad_training_step', node: b.nodes, input: inputs, output: outputs, initializer: b.initializers },
   });
   return {

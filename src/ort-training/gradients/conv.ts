@@ -6,7 +6,8 @@
  * dilation swapped), cropped to the kernel size; the bias gradient is a sum over N, H, W.
  */
 import { resolvePads } from '../../import/ops/conv.js';
-import type { GraphBuilder } from '../graph-builder.js';
+import { attributeProtos, type GraphBuilder } from '../graph-builder.js';
+import { emitConv } from '../nchwc-conv.js';
 import { UnsupportedForTraining, ints, type GradientContext } from './gradient-types.js';
 
 export interface ConvGeometry {
@@ -16,6 +17,8 @@ export interface ConvGeometry {
   /** [top, left, bottom, right] */
   pads: number[];
   kernel: number[];
+  /** The weight's dims [O, C/group, kh, kw]. */
+  filter: number[];
   /** Spatial sizes of the input and output. */
   inHW: number[];
   outHW: number[];
@@ -34,6 +37,7 @@ export function convGeometry(ctx: Pick<GradientContext, 'node' | 'where' | 'shap
     // auto_pad resolved to explicit pads as the importer does (the forward node keeps its auto_pad).
     pads: resolvePads(ctx, xs.slice(2), wDims.slice(2), strides, dilations),
     kernel: wDims.slice(2),
+    filter: wDims,
     inHW: xs.slice(2),
     outHW: ys.slice(2),
   };
@@ -144,7 +148,11 @@ export function convInputGradientStride1(b: GraphBuilder, dy: string, w: string,
   const pads = [reach[0]! - g.pads[0]!, reach[1]! - g.pads[1]!, reach[0]! - g.pads[2]!, reach[1]! - g.pads[3]!];
   if (pads.some((p) => p < 0)) return undefined;
   const flipped = b.one('Slice', [b.one('Transpose', [w], { perm: [1, 0, 2, 3] }), b.ints([-1, -1]), b.ints([-(2 ** 31), -(2 ** 31)]), b.ints([2, 3]), b.ints([-1, -1])]);
-  return b.one('Conv', [dy, flipped], { dilations: g.dilations, pads, kernel_shape: g.kernel });
+  const dx = b.fresh('Conv');
+  // The flipped kernel maps the conv's output channels back to its input channels.
+  emitConv(b, dy, flipped, undefined, attributeProtos({ dilations: g.dilations, pads, kernel_shape: g.kernel }),
+    { in: g.filter[0]!, out: g.filter[1]!, group: 1, kernel: g.kernel }, dx, b.fresh('Conv_node'));
+  return dx;
 }
 
 export function biasGradient(b: GraphBuilder, dy: string): string {
