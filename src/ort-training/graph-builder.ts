@@ -31,6 +31,8 @@ export class GraphBuilder {
   nchwcBlock = 0;
   /** Set when a node of the com.microsoft.nchwc domain was emitted (the model then imports it). */
   usesNchwc = false;
+  /** Each tensor's blocked copy, once made (nchwc-conv.ts). */
+  readonly nchwcInputs = new Map<string, string>();
 
   constructor(readonly opset: number) {}
 

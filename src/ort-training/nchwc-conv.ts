@@ -74,8 +74,13 @@ export function emitConv(
     ? b.one('Transpose', [b.one('Reshape', [w, b.ints([o / B, B, c / B, B, kh, kw])])], { perm: [0, 2, 4, 5, 3, 1] })
     : b.one('Transpose', [b.one('Reshape', [w, b.ints([o / B, B, c, kh, kw])])], { perm: [0, 2, 3, 4, 1] });
   const wb = b.one('Reshape', [filter, b.ints([o, c, kh, kw])]);
-  const xb = blockedIn ? b.fresh('nchwc_in') : x;
-  if (blockedIn) b.nodes.push({ name: `${name}#reorder_in`, opType: 'ReorderInput', domain: NCHWC_DOMAIN, input: [x], output: [xb], attribute: [] });
+  // One reorder per tensor: a block's 3x3 conv and its 1x1 shortcut read the same input.
+  let xb = blockedIn ? b.nchwcInputs.get(x) : x;
+  if (!xb) {
+    xb = b.fresh('nchwc_in');
+    b.nchwcInputs.set(x, xb);
+    b.nodes.push({ name: `${name}#reorder_in`, opType: 'ReorderInput', domain: NCHWC_DOMAIN, input: [x], output: [xb], attribute: [] });
+  }
   const yb = b.fresh('nchwc_out');
   b.nodes.push({ name, opType: 'Conv', domain: NCHWC_DOMAIN, input: bias ? [xb, wb, bias] : [xb, wb], output: [yb], attribute });
   b.nodes.push({ name: `${name}#reorder_out`, opType: 'ReorderOutput', domain: NCHWC_DOMAIN, input: [yb], output: [y], attribute: [{ name: 'channels', type: onnx.AttributeProto.AttributeType.INT, i: o }] });
