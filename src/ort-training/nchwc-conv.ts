@@ -6,9 +6,10 @@
  * Conv, 3.1-3.6 ms this way, AVX-512 (bench/README.md).
  */
 import * as ort from 'onnxruntime-node';
-import { onnx, type AttributeProto } from '../onnx/onnx-schema.js';
+import type { AttributeProto } from '../onnx/onnx-schema.js';
+import { singleNodeModel } from '../onnx/single-node-model.js';
 import { executionProviders } from '../verify/device.js';
-import type { GraphBuilder } from './graph-builder.js';
+import { attributeProtos, type GraphBuilder } from './graph-builder.js';
 
 export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
 
@@ -21,11 +22,7 @@ let probed: Promise<number> | undefined;
 export function nchwcBlockSize(): Promise<number> {
   probed ??= (async () => {
     if (process.env.NAD_ONNX_NCHWC === '0' || executionProviders().some((p) => p !== 'cpu')) return 0;
-    const vi = (name: string, dims?: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: dims ? { dim: dims.map((d) => ({ dimValue: d })) } : undefined } } });
-    const bytes = onnx.ModelProto.encode({
-      irVersion: 8, opsetImport: [{ domain: '', version: 13 }, { domain: NCHWC_DOMAIN, version: 1 }],
-      graph: { name: 'nchwc_probe', node: [{ opType: 'ReorderInput', domain: NCHWC_DOMAIN, input: ['x'], output: ['y'] }], input: [vi('x', [1, 4, 1, 1])], output: [vi('y')] },
-    }).finish();
+    const bytes = singleNodeModel({ opType: 'ReorderInput', domain: NCHWC_DOMAIN }, [1, 4, 1, 1]);
     try {
       const s = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled', logSeverityLevel: 3 });
       try {
@@ -62,8 +59,7 @@ export function emitConv(
   b: GraphBuilder, x: string, w: string, bias: string | undefined, attribute: AttributeProto[], channels: ConvChannels, y: string, name: string,
 ): void {
   const B = b.nchwcBlock;
-  const group = channels.group;
-  if (!B || group !== 1 || channels.kernel.length !== 2 || channels.out % B !== 0 || channels.in % B !== 0) {
+  if (!B || channels.group !== 1 || channels.kernel.length !== 2 || channels.out % B !== 0 || channels.in % B !== 0) {
     b.nodes.push({ name, opType: 'Conv', input: bias ? [x, w, bias] : [x, w], output: [y], attribute });
     return;
   }
@@ -82,5 +78,5 @@ export function emitConv(
   }
   const yb = b.fresh('nchwc_out');
   b.nodes.push({ name, opType: 'Conv', domain: NCHWC_DOMAIN, input: bias ? [xb, wb, bias] : [xb, wb], output: [yb], attribute });
-  b.nodes.push({ name: `${name}#reorder_out`, opType: 'ReorderOutput', domain: NCHWC_DOMAIN, input: [yb], output: [y], attribute: [{ name: 'channels', type: onnx.AttributeProto.AttributeType.INT, i: o }] });
+  b.nodes.push({ name: `${name}#reorder_out`, opType: 'ReorderOutput', domain: NCHWC_DOMAIN, input: [yb], output: [y], attribute: attributeProtos({ channels: o }) });
 }

@@ -36,7 +36,7 @@ export class OrtEngine implements TrainingEngine {
     tuning?: { profilePrefix?: string; session?: ort.InferenceSession.SessionOptions; nchwcBlock?: number },
   ): Promise<OrtEngine> {
     const nchwcBlock = tuning?.nchwcBlock ?? (await nchwcBlockSize());
-    const graph = buildTrainingGraph(model, spec, { constants: spec.constantParams ? store.entries : undefined, nchwcBlock });
+    const graph = buildTrainingGraph(model, spec, { constants: store.entries, nchwcBlock });
     const session = await createSession(graph.bytes, 'training graph', undefined, false, {
       // No memory pattern: with one, onnxruntime plans a second, contiguous block for each batch shape it
       // has seen and its arena keeps the first run's chunks beside it (PreAct-ResNet-18, NAD: peak RSS

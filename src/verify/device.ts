@@ -40,12 +40,8 @@ const INSTALL_HINT = "install onnxruntime-node on linux/x64 without ONNXRUNTIME_
 /** A tiny model: loading it with the CUDA provider proves the provider and the CUDA libraries load. */
 async function cudaLoads(): Promise<string | undefined> {
   if (!cudaProviderFile()) return "onnxruntime's CUDA provider is not installed";
-  const { onnx } = await import('../onnx/onnx-schema.js');
-  const vi = (name: string) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }] } } } });
-  const bytes = onnx.ModelProto.encode({
-    irVersion: 7, opsetImport: [{ domain: '', version: 13 }],
-    graph: { name: 'probe', node: [{ opType: 'Identity', input: ['x'], output: ['y'] }], input: [vi('x')], output: [vi('y')] },
-  }).finish();
+  const { singleNodeModel } = await import('../onnx/single-node-model.js');
+  const bytes = singleNodeModel({ opType: 'Identity' }, [1]);
   try {
     const s = await ort.InferenceSession.create(bytes, { executionProviders: ['cuda'] });
     await s.release();
