@@ -21,7 +21,7 @@ import { checkEngineChoice, type EngineChoice } from './training/engine.js';
 import type { EpochLoss, EpochProgress } from './training/epoch-loop.js';
 import * as tf from './tf.js';
 import { der, evaluateMetrics, type Metrics } from './verify/metrics.js';
-import { createSession, useThreads } from './verify/onnx-runtime.js';
+import { createEvaluationSession, useThreads } from './verify/onnx-runtime.js';
 import { checkAttackOptions, parseTrigger, type Trigger } from './verify/triggers.js';
 import { checkFiniteLogits, imageTensors } from './verify/finite-logits.js';
 import { useDevice, type DeviceChoice } from './verify/device.js';
@@ -164,7 +164,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   checkBudget(plan, budget, o.maxMemory);
 
   let t = performance.now();
-  const beforeSession = await createSession(modelBytes(source), o.model, undefined, true);
+  const beforeSession = await createEvaluationSession(modelBytes(source), o.model, true);
   timings.session_before_s = (performance.now() - t) / 1000; // includes the child-process probe of the untrusted file
   await checkFiniteLogits(beforeSession, o.model, train, { mean: o.mean, std: o.std, flag: '--data' }, locator);
   t = performance.now();
@@ -238,7 +238,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
 
   // A model the method made on its way, measured like the output.
   const measure = async (m: Intermediate, label: string): Promise<Metrics> => {
-    const s = await createSession(m.bytes, m.path ?? m.label);
+    const s = await createEvaluationSession(m.bytes, m.path ?? m.label);
     try {
       return await evaluateMetrics(s, test, { ...evalOpts, label });
     } finally {
@@ -274,7 +274,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
 
   // Verify the written bytes: onnxruntime's logits must equal the trained model's.
   t = performance.now();
-  const afterSession = await createSession(outBytes, o.out);
+  const afterSession = await createEvaluationSession(outBytes, o.out);
   const diff = await checkExport(afterSession, test, o, (x, n) =>
     tf.tidy(() => new Float32Array(student.forward(tf.tensor4d(x, [n, test.h, test.w, test.c]), { training: false, release: true }).logits.dataSync())));
   const after = await evaluateMetrics(afterSession, test, { ...evalOpts, label: `${methodLabel(method)} (output)` });

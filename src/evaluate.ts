@@ -4,7 +4,7 @@ import { modelBytes } from './export/write-model.js';
 import { loadModel } from './import/load-model.js';
 import { buildGraph, imageInputShape } from './import/graph.js';
 import { evaluateMetrics, type Metrics } from './verify/metrics.js';
-import { createSession, useThreads } from './verify/onnx-runtime.js';
+import { createEvaluationSession, useThreads } from './verify/onnx-runtime.js';
 import { checkAttackOptions, parseTrigger } from './verify/triggers.js';
 import { checkFiniteLogits, imageTensors } from './verify/finite-logits.js';
 import { useDevice, type DeviceChoice } from './verify/device.js';
@@ -34,7 +34,7 @@ export async function evaluate(o: EvaluateOptions): Promise<Metrics> {
   const graph = buildGraph(source);
   const [c, h, w] = imageInputShape(graph);
   const shape = { c, h, w };
-  const session = await createSession(modelBytes(source), o.model, undefined, true);
+  const session = await createEvaluationSession(modelBytes(source), o.model, true);
   const outDims = graph.outputs[0]!.dims;
   const numClasses = typeof outDims[1] === 'number' ? outDims[1] : Number.MAX_SAFE_INTEGER;
   checkAttackOptions(o, numClasses);

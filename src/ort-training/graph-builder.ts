@@ -33,6 +33,8 @@ export class GraphBuilder {
   usesNchwc = false;
   /** Each tensor's blocked copy, once made (nchwc-conv.ts). */
   readonly nchwcInputs = new Map<string, string>();
+  /** Each weight's filter in MLAS's blocks, once made (nchwc-conv.ts). */
+  readonly nchwcFilters = new Map<string, string>();
 
   constructor(readonly opset: number) {}
 

@@ -47,28 +47,67 @@ export interface ConvChannels {
   kernel: number[];
 }
 
+/** Whether a conv with these channels runs blocked: a block size, a dense 2-D conv, whole blocks in and out. */
+export function runsBlocked(b: GraphBuilder, channels: ConvChannels): boolean {
+  const B = b.nchwcBlock;
+  return B > 0 && channels.group === 1 && channels.kernel.length === 2 && channels.out % B === 0 && channels.in % B === 0;
+}
+
+/**
+ * The filter w [O, C, kh, kw] in MLAS's blocks [O/B][C/B][kh][kw][Bi][Bo], made once per weight. Two
+ * transposes onnxruntime runs as block copies (one axis moved at a time) instead of one 6-D transpose, which
+ * it runs element by element: a [512, 512, 3, 3] filter in 4-5 ms against 12-20 (bench/README.md).
+ */
+export function blockedFilter(b: GraphBuilder, w: string, channels: ConvChannels): string {
+  const cached = b.nchwcFilters.get(w);
+  if (cached) return cached;
+  const B = b.nchwcBlock;
+  const { out: o, in: c } = channels;
+  const k = channels.kernel[0]! * channels.kernel[1]!;
+  // [O/B, Bo, C/B * Bi * K] -> [O/B, C/B, Bi, K, Bo]: the output channel's lane moves innermost.
+  const laneLast = b.one('Transpose', [b.one('Reshape', [w, b.ints([o / B, B, (c / B) * B * k])])], { perm: [0, 2, 1] });
+  // [O/B * C/B, Bi, K, Bo] -> [O/B * C/B, K, Bi, Bo]: the kernel taps move outside the input lane.
+  const taps = b.one('Transpose', [b.one('Reshape', [laneLast, b.ints([(o / B) * (c / B), B, k, B])])], { perm: [0, 2, 1, 3] });
+  const blocked = b.one('Reshape', [taps, b.ints([o, c, ...channels.kernel])]);
+  b.nchwcFilters.set(w, blocked);
+  return blocked;
+}
+
+/**
+ * The blocked filter of a stride-1 input gradient (the conv's filter with its channel axes swapped and its
+ * kernel flipped), made from the forward's blocked filter by block copies: each B x B block transposed, the
+ * two block axes swapped, the taps reversed (reversing the flattened taps flips both kernel axes).
+ */
+export function blockedInputGradientFilter(b: GraphBuilder, w: string, channels: ConvChannels): string {
+  const B = b.nchwcBlock;
+  const { out: o, in: c } = channels;
+  const k = channels.kernel[0]! * channels.kernel[1]!;
+  const forward = blockedFilter(b, w, channels); // [O/B][C/B][K][Bc][Bo]
+  const lanes = b.one('Transpose', [b.one('Reshape', [forward, b.ints([(o / B) * (c / B) * k, B, B])])], { perm: [0, 2, 1] });
+  const swapped = b.one('Transpose', [b.one('Reshape', [lanes, b.ints([o / B, c / B, k * B * B])])], { perm: [1, 0, 2] }); // [C/B][O/B][K][Bo][Bc]
+  const flipped = k === 1 ? swapped
+    : b.one('Slice', [b.one('Reshape', [swapped, b.ints([(c / B) * (o / B), k, B * B])]), b.ints([-1]), b.ints([-(2 ** 31)]), b.ints([1]), b.ints([-1])]);
+  return b.one('Reshape', [flipped, b.ints([c, o, ...channels.kernel])]);
+}
+
 /**
  * Emits y = Conv(x, w[, bias]) with the given (ONNX Conv) attributes; `channels` are the conv's input and
- * output channel counts. Blocked when the builder has a block size, the conv is dense and its input and
- * output channels fill whole blocks; otherwise a plain Conv. MLAS's plain-input kernel (a first layer on
+ * output channel counts. Blocked when runsBlocked(); otherwise a plain Conv. `blocked` is w already in
+ * MLAS's blocks (blockedFilter()), where the caller made it. MLAS's plain-input kernel (a first layer on
  * RGB) is not used: with it, three SGD steps on the ResNet-50 fixture (7x7 stride-2 stem, then MaxPool) ended
  * 4.7e-2 away from PyTorch's weight changes against 1.5e-4 without it, though one step's gradients agreed
  * within 1e-5; the cause was not found.
  */
 export function emitConv(
   b: GraphBuilder, x: string, w: string, bias: string | undefined, attribute: AttributeProto[], channels: ConvChannels, y: string, name: string,
+  blocked?: string,
 ): void {
-  const B = b.nchwcBlock;
-  if (!B || channels.group !== 1 || channels.kernel.length !== 2 || channels.out % B !== 0 || channels.in % B !== 0) {
+  if (!runsBlocked(b, channels)) {
     b.nodes.push({ name, opType: 'Conv', input: bias ? [x, w, bias] : [x, w], output: [y], attribute });
     return;
   }
   b.usesNchwc = true;
-  const [kh, kw] = channels.kernel as [number, number];
-  const { out: o, in: c } = channels;
-  // MLAS's filter blocks: [O/B][C/B][kh][kw][Bi][Bo].
-  const filter = b.one('Transpose', [b.one('Reshape', [w, b.ints([o / B, B, c / B, B, kh, kw])])], { perm: [0, 2, 4, 5, 3, 1] });
-  const wb = b.one('Reshape', [filter, b.ints([o, c, kh, kw])]);
+  const wb = blocked ?? blockedFilter(b, w, channels);
   // One reorder per tensor: a block's 3x3 conv and its 1x1 shortcut read the same input.
   let xb = b.nchwcInputs.get(x);
   if (!xb) {
@@ -78,5 +117,5 @@ export function emitConv(
   }
   const yb = b.fresh('nchwc_out');
   b.nodes.push({ name, opType: 'Conv', domain: NCHWC_DOMAIN, input: bias ? [xb, wb, bias] : [xb, wb], output: [yb], attribute });
-  b.nodes.push({ name: `${name}#reorder_out`, opType: 'ReorderOutput', domain: NCHWC_DOMAIN, input: [yb], output: [y], attribute: attributeProtos({ channels: o }) });
+  b.nodes.push({ name: `${name}#reorder_out`, opType: 'ReorderOutput', domain: NCHWC_DOMAIN, input: [yb], output: [y], attribute: attributeProtos({ channels: channels.out }) });
 }

@@ -7,7 +7,7 @@
  */
 import { resolvePads } from '../../import/ops/conv.js';
 import { attributeProtos, type GraphBuilder } from '../graph-builder.js';
-import { emitConv } from '../nchwc-conv.js';
+import { blockedInputGradientFilter, emitConv, runsBlocked } from '../nchwc-conv.js';
 import { UnsupportedForTraining, ints, type GradientContext } from './gradient-types.js';
 
 export interface ConvGeometry {
@@ -131,6 +131,16 @@ function denseFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeom
     group: ci, kernel_shape: g.kernel, strides: g.strides, dilations: g.dilations, pads: g.pads,
   });
   const cols = b.one('Reshape', [cols4, b.ints([0, 0, -1])]); // [N, Ci*K, Ho*Wo]
+  const hw = g.outHW[0]! * g.outHW[1]!;
+  if (hw <= co) {
+    // Few output pixels per image against many output channels (deep layers): per-image products would be
+    // larger than the im2col itself (PreAct-ResNet-18's last stage: [64, 4608, 512] from 16 pixels), so the
+    // im2col is transposed once and the batch and pixels are one Gemm's inner dimension:
+    // [Co, N*Ho*Wo] x [N*Ho*Wo, Ci*K], already in the weight's order.
+    const dyC = b.one('Reshape', [b.one('Transpose', [b.one('Reshape', [dy, b.ints([0, co, -1])])], { perm: [1, 0, 2] }), b.ints([co, -1])]);
+    const colsT = b.one('Reshape', [b.one('Transpose', [cols], { perm: [0, 2, 1] }), b.ints([-1, ci * taps])]);
+    return b.one('Reshape', [b.one('MatMul', [dyC, colsT]), b.ints([co, ci, kh, kw])]);
+  }
   const dyT = b.one('Transpose', [b.one('Reshape', [dy, b.ints([0, 0, -1])])], { perm: [0, 2, 1] }); // [N, Ho*Wo, Co]
   // One small Gemm per image (onnxruntime spreads the batch over its threads), summed over the batch.
   const perImage = b.one('MatMul', [cols, dyT]); // [N, Ci*K, Co]
@@ -147,11 +157,14 @@ export function convInputGradientStride1(b: GraphBuilder, dy: string, w: string,
   const reach = [0, 1].map((i) => (g.kernel[i]! - 1) * g.dilations[i]!);
   const pads = [reach[0]! - g.pads[0]!, reach[1]! - g.pads[1]!, reach[0]! - g.pads[2]!, reach[1]! - g.pads[3]!];
   if (pads.some((p) => p < 0)) return undefined;
-  const flipped = b.one('Slice', [b.one('Transpose', [w], { perm: [1, 0, 2, 3] }), b.ints([-1, -1]), b.ints([-(2 ** 31), -(2 ** 31)]), b.ints([2, 3]), b.ints([-1, -1])]);
-  const dx = b.fresh('Conv');
   // The flipped kernel maps the conv's output channels back to its input channels.
-  emitConv(b, dy, flipped, undefined, attributeProtos({ dilations: g.dilations, pads, kernel_shape: g.kernel }),
-    { in: g.filter[0]!, out: g.filter[1]!, group: 1, kernel: g.kernel }, dx, b.fresh('Conv_node'));
+  const channels = { in: g.filter[0]!, out: g.filter[1]!, group: 1, kernel: g.kernel };
+  const forward = { in: g.filter[1]!, out: g.filter[0]!, group: 1, kernel: g.kernel };
+  const blocked = runsBlocked(b, channels) ? blockedInputGradientFilter(b, w, forward) : undefined;
+  const flipped = blocked ? w
+    : b.one('Slice', [b.one('Transpose', [w], { perm: [1, 0, 2, 3] }), b.ints([-1, -1]), b.ints([-(2 ** 31), -(2 ** 31)]), b.ints([2, 3]), b.ints([-1, -1])]);
+  const dx = b.fresh('Conv');
+  emitConv(b, dy, flipped, undefined, attributeProtos({ dilations: g.dilations, pads, kernel_shape: g.kernel }), channels, dx, b.fresh('Conv_node'), blocked);
   return dx;
 }
 
