@@ -221,3 +221,19 @@ describe('determinism across machines', () => {
     expect(existsSync(join(dir, 'b.onnx'))).toBe(true);
   });
 });
+
+describe("NAD's check of the teacher's taps", () => {
+  it('refuses NaN, infinities and values at or beyond the limit, and passes everything else', async () => {
+    const { allFiniteWithin } = await import('../src/training/finite-values.js');
+    const ok = Float32Array.from([0, -0, 1, -1, 9.9e17, -9.9e17, 3.4e38]);
+    expect(allFiniteWithin(ok)).toBe(true);
+    expect(allFiniteWithin(ok.subarray(0, 6), 1e18)).toBe(true);
+    expect(allFiniteWithin(ok, 1e18)).toBe(false); // 3.4e38 is finite but squares to infinity
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1.01e18, -2e18]) {
+      const v = Float32Array.from([1, 2, bad, 3]);
+      expect(allFiniteWithin(v, 1e18), String(bad)).toBe(false);
+    }
+    expect(allFiniteWithin(Float32Array.from([1, Number.NaN]))).toBe(false);
+    expect(allFiniteWithin(Float32Array.from([Number.NEGATIVE_INFINITY]))).toBe(false);
+  });
+});

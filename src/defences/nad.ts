@@ -11,6 +11,7 @@ import { modelBytes } from '../export/write-model.js';
 import { TrainableModel } from '../import/trainable-model.js';
 import { attentionExponent } from '../training/attention.js';
 import { FrozenModel } from '../training/frozen-model.js';
+import { allFiniteWithin } from '../training/finite-values.js';
 import { attentionDistillationTerm, teacherTapInput } from '../training/loss/attention-distillation.js';
 import { crossEntropyTerm } from '../training/loss/cross-entropy.js';
 import { Sgd } from '../training/optimizers/sgd.js';
@@ -123,7 +124,7 @@ export const nad: Defence<NadOptions> = {
           extras: async (nchw, dims) => {
             const taps = await frozen.run(nchw, dims);
             // Values beyond 1e18 overflow float32 when the attention map squares them, so they count as non-finite here.
-            if (taps.some((t) => !t.every((v) => Number.isFinite(v) && Math.abs(v) < 1e18))) {
+            if (taps.some((t) => !allFiniteWithin(t, 1e18))) {
               // Finite weights whose forward overflows: the teacher's own training went too far, or a given teacher is damaged.
               if (r.teacher) throw new BadInputError(`--teacher ${r.teacher}: computes NaN, infinite or overflowing (above 1e18) values at its taps; its weights are damaged`);
               const what = r.teacherMethod === 'ft' ? 'teacher fine-tuning' : `the teacher's ${r.teacherMethod}`;
