@@ -132,11 +132,12 @@ function denseFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeom
   });
   const cols = b.one('Reshape', [cols4, b.ints([0, 0, -1])]); // [N, Ci*K, Ho*Wo]
   const hw = g.outHW[0]! * g.outHW[1]!;
-  if (hw <= co) {
+  if (2 * hw <= co) {
     // Few output pixels per image against many output channels (deep layers): per-image products would be
     // larger than the im2col itself (PreAct-ResNet-18's last stage: [64, 4608, 512] from 16 pixels), so the
     // im2col is transposed once and the batch and pixels are one Gemm's inner dimension:
-    // [Co, N*Ho*Wo] x [N*Ho*Wo, Ci*K], already in the weight's order.
+    // [Co, N*Ho*Wo] x [N*Ho*Wo, Ci*K], already in the weight's order. At equal sizes (WRN-16-1's last
+    // stage, 64 pixels and 64 channels) the per-image products below were 2-3 % faster per step.
     const dyC = b.one('Reshape', [b.one('Transpose', [b.one('Reshape', [dy, b.ints([0, co, -1])])], { perm: [1, 0, 2] }), b.ints([co, -1])]);
     const colsT = b.one('Reshape', [b.one('Transpose', [cols], { perm: [0, 2, 1] }), b.ints([-1, ci * taps])]);
     return b.one('Reshape', [b.one('MatMul', [dyC, colsT]), b.ints([co, ci, kh, kw])]);
