@@ -17,7 +17,7 @@ const TEST = join(FIXTURES, 'data', 'fmnist-test.npz');
 
 describe('method flags', () => {
   const bad: [string, string[], RegExp][] = [
-    ['an unknown method', ['--method', 'anp2'], /^nad-onnx: --method: unknown method 'anp2' \(choose from nad, ft, ft-sam, fst, sau, anp, or a chain such as anp\+ft-sam\)$/],
+    ['an unknown method', ['--method', 'anp2'], /^nad-onnx: --method: unknown method 'anp2' \(choose from nad, ft, ft-sam, fst, sau, anp, rnp, or a chain such as anp\+ft-sam\)$/],
     ['an FT-SAM flag with NAD', ['--rho', '1'], /^nad-onnx: --rho does not apply to --method nad$/],
     ['an FST flag with FT-SAM', ['--method', 'ft-sam', '--alpha', '0.1'], /^nad-onnx: --alpha does not apply to --method ft-sam$/],
     ['a NAD flag with FST', ['--method', 'fst', '--betas', '1,2,3'], /^nad-onnx: --betas does not apply to --method fst$/],
@@ -26,6 +26,8 @@ describe('method flags', () => {
     ['--teacher-method nad', ['--teacher-method', 'nad'], /^nad-onnx: --teacher-method: nad cannot teach itself/],
     ['an unknown --teacher-method', ['--teacher-method', 'anp2'], /^nad-onnx: --teacher-method: unknown method 'anp2' \(choose from ft, ft-sam, fst, sau\)$/],
     ['an ANP pruning that empties a layer', ['--method', 'anp', '--anp-iterations', '2', '--prune-threshold', '1', '--no-baseline'], /^nad-onnx: --method anp: pruning at mask <= 1 would leave BatchNorm '[^']+' with no channel \(all \d+ masks at or below it\); lower --prune-threshold or use --prune-by clean-acc:<points>$/],
+    ['--unlearn-until of 1', ['--method', 'rnp', '--unlearn-until', '1'], /^nad-onnx: --unlearn-until: must be a training accuracy in \(0, 1\) \(got 1\)$/],
+    ['an RNP flag with ANP', ['--method', 'anp', '--unlearn-until', '0.3'], /^nad-onnx: --unlearn-until does not apply to --method anp$/],
     ['--pgd-eps of 0', ['--method', 'sau', '--pgd-eps', '0'], /^nad-onnx: --pgd-eps: must be in \(0, 1\], a bound in \[0, 1\] pixel units \(got 0\)$/],
     ['--pgd-eps above 1', ['--method', 'sau', '--pgd-eps', '1.5'], /^nad-onnx: --pgd-eps: must be in \(0, 1\], a bound in \[0, 1\] pixel units \(got 1\.5\)$/],
     ['a SAU flag with NAD', ['--pgd-steps', '3'], /^nad-onnx: --pgd-steps does not apply to --method nad$/],
@@ -182,6 +184,39 @@ describe('anp: pruning is written into the original graph', () => {
   }, 600_000);
 });
 
+describe('rnp: unlearn until the training accuracy is low, recover masks, prune the original', () => {
+  it('unlearning stops at the first epoch at or below --unlearn-until; the masks prune the original model\'s BatchNorm scales, shifts kept', async () => {
+    const { loadModel } = await import('../src/import/load-model.js');
+    const out = join(dir, 'rnp.onnx');
+    const r = await cli(['clean', modelPath('wrn16_1_unfused'), '--data', DATA, '--ratio', '0.5', '--test', TEST, '--trigger', 'grid', '--target', '0', '--method', 'rnp',
+      '--unlearn-until', '0.5', '--epochs', '2', '--batch', '64', '--prune-threshold', '0.9', '--no-baseline', '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(schemaErrors('clean-report.schema.json', rep)).toBe('');
+    expect(rep.method).toBe('rnp');
+    const unlearn = rep.losses.unlearn as { terms: { acc: number } }[];
+    expect(unlearn.length).toBe(rep.parameters.unlearned_epochs);
+    expect(unlearn.length).toBeLessThan(20);
+    // Every epoch before the last was above the bar, the last at or below it.
+    unlearn.slice(0, -1).forEach((e, i) => expect(e.terms.acc, `epoch ${i + 1}`).toBeGreaterThan(0.5));
+    expect(unlearn[unlearn.length - 1]!.terms.acc).toBeLessThanOrEqual(0.5);
+    expect(rep.losses.recover.length).toBe(2);
+    const pruned = rep.parameters.pruned_channels as number;
+    expect(pruned).toBeGreaterThan(0);
+    expect(pruned).toBeLessThan(rep.parameters.batchnorm_channels);
+    const before = loadModel(modelPath('wrn16_1_unfused')), after = loadModel(out);
+    let zeroScales = 0, otherChanges = 0;
+    for (const [name, t] of before.initializers) {
+      const a = after.initializers.get(name)!.data as Float32Array, b = t.data as Float32Array;
+      const bn = before.proto.graph!.node!.find((n) => n.opType === 'BatchNormalization' && n.input![1] === name);
+      b.forEach((v, k) => { if (a[k] !== v) { if (bn && a[k] === 0) zeroScales++; else otherChanges++; } });
+    }
+    // Only the pruned scales differ: the unlearned weights never reach the output.
+    expect(otherChanges).toBe(0);
+    expect(zeroScales).toBe(pruned);
+  }, 600_000);
+});
+
 describe('chains: --method anp+ft', () => {
   it('the first stage is ANP alone (same seed, same model), the second starts from its pruned model; one report shows both', async () => {
     const common = ['--data', DATA, '--ratio', '0.5', '--test', TEST, '--trigger', 'grid', '--target', '0', '--anp-iterations', '6',
@@ -223,7 +258,7 @@ describe('chains: --method anp+ft', () => {
     const r = await cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.1', '--method', 'anp+ft-sma', '--out', out]);
     expect(r.code).toBe(2);
     expect(isOneLineError(r.stderr), r.stderr).toBe(true);
-    expect(r.stderr.trim()).toBe("nad-onnx: --method: unknown method 'ft-sma' in the chain 'anp+ft-sma' (choose from nad, ft, ft-sam, fst, sau, anp, or a chain such as anp+ft-sam)");
+    expect(r.stderr.trim()).toBe("nad-onnx: --method: unknown method 'ft-sma' in the chain 'anp+ft-sma' (choose from nad, ft, ft-sam, fst, sau, anp, rnp, or a chain such as anp+ft-sam)");
     expect(existsSync(out)).toBe(false);
   });
 });

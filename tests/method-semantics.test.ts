@@ -1,5 +1,5 @@
 /**
- * FT-SAM and FST against PyTorch (fixtures/make_method_references.py, on bench/reference/methods_reference.py):
+ * FT-SAM, FST and RNP's unlearning against PyTorch (fixtures/make_method_references.py, on bench/reference/methods_reference.py):
  * their first steps on the unfused WRN-16-1, on both engines, and short `clean --method` runs on the
  * quick-start model against PyTorch runs of the same method that draw the same batches and augmentation.
  */
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { findFinalLinear } from '../src/defences/final-linear.js';
 import { fstStepParts } from '../src/defences/fst.js';
+import { ascentStep } from '../src/defences/rnp.js';
 import { TrainableModel } from '../src/import/trainable-model.js';
 import { createEngine } from '../src/training/create-engine.js';
 import type { EngineChoice, TrainingEngine } from '../src/training/engine.js';
@@ -34,7 +35,9 @@ beforeAll(wasm);
 /** Tolerances of training-semantics.test.ts, widened per tensor to twice PyTorch's own float32-vs-float64 spread. */
 const TOLERANCE = { tfjs: { loss: 5e-4, weights: 5e-3 }, onnxruntime: { loss: 2e-3, weights: 1e-2 } };
 
-async function steps(name: 'ftsam_steps' | 'fst_steps', engine: Exclude<EngineChoice, 'auto'>, variant: 'as recorded' | 'plain SGD' = 'as recorded') {
+type StepsName = 'ftsam_steps' | 'fst_steps' | 'rnp_unlearn_steps';
+
+async function steps(name: StepsName, engine: Exclude<EngineChoice, 'auto'>, variant: 'as recorded' | 'plain SGD' = 'as recorded') {
   const rec = readJson<Rec>(join(REFERENCE, `${name}.json`));
   const blob = new Float32Array(readFileSync(join(REFERENCE, `${name}.bin`)).buffer.slice(0));
   const value = (k: string) => blob.subarray(rec.tensors[k]!.offset, rec.tensors[k]!.offset + rec.tensors[k]!.length);
@@ -43,7 +46,10 @@ async function steps(name: 'ftsam_steps' | 'fst_steps', engine: Exclude<EngineCh
   const opt = new Sgd({ momentum: rec.momentum, nesterov: rec.nesterov, weightDecay: rec.weight_decay });
   let terms: LossTerm[];
   let make: (e: TrainingEngine) => BatchStep;
-  if (name === 'ftsam_steps') {
+  if (name === 'rnp_unlearn_steps') {
+    terms = [crossEntropyTerm(10)];
+    make = (e) => (variant === 'plain SGD' ? plainStep(e, store, opt) : ascentStep(e, store, opt, 10));
+  } else if (name === 'ftsam_steps') {
     terms = [crossEntropyTerm(10, rec.label_smoothing!, 'others')];
     make = (e) => (variant === 'plain SGD' ? plainStep(e, store, opt) : samStep(e, store, opt, { rho: rec.rho!, adaptive: true }));
   } else {
@@ -58,7 +64,7 @@ async function steps(name: 'ftsam_steps' | 'fst_steps', engine: Exclude<EngineCh
   }
   const before = store.snapshot();
   const d = fmnist('train', 8);
-  const e = await createEngine(model, store, { terms }, { choice: engine });
+  const e = await createEngine(model, store, { terms, logits: name === 'rnp_unlearn_steps' }, { choice: engine });
   expect(e.name).toBe(engine);
   const step = make(e);
   const losses: number[] = [];
@@ -76,9 +82,15 @@ async function steps(name: 'ftsam_steps' | 'fst_steps', engine: Exclude<EngineCh
   return { rec, losses, report };
 }
 
-describe('FT-SAM and FST steps match PyTorch', () => {
-  for (const name of ['ftsam_steps', 'fst_steps'] as const) for (const engine of ['tfjs', 'onnxruntime'] as const) {
-    it(`${engine} engine: three ${name === 'ftsam_steps' ? 'adaptive-SAM steps (label smoothing, second pass without running statistics)' : 'FST steps (inner-product term, rescale)'}`, async () => {
+const STEPS_TITLE: Record<StepsName, string> = {
+  ftsam_steps: 'adaptive-SAM steps (label smoothing, second pass without running statistics)',
+  fst_steps: 'FST steps (inner-product term, rescale)',
+  rnp_unlearn_steps: 'RNP unlearning steps (gradient ascent on the cross-entropy, weight decay)',
+};
+
+describe('FT-SAM, FST and RNP unlearning steps match PyTorch', () => {
+  for (const name of ['ftsam_steps', 'fst_steps', 'rnp_unlearn_steps'] as const) for (const engine of ['tfjs', 'onnxruntime'] as const) {
+    it(`${engine} engine: three ${STEPS_TITLE[name]}`, async () => {
       const { rec, losses, report } = await steps(name, engine);
       const worst = report.reduce((a, b) => (b.rel / b.tol > a.rel / a.tol ? b : a));
       console.log(`${engine} ${name}: worst relative difference ${worst.rel.toExponential(2)} (${worst.name}, tolerance ${worst.tol.toExponential(1)})`);
@@ -87,8 +99,8 @@ describe('FT-SAM and FST steps match PyTorch', () => {
     });
   }
 
-  it('the comparison can fail: without the SAM perturbation, or without FST\'s rescale, the changes no longer match', async () => {
-    for (const name of ['ftsam_steps', 'fst_steps'] as const) {
+  it('the comparison can fail: without the SAM perturbation, without FST\'s rescale, or descending instead of ascending, the changes no longer match', async () => {
+    for (const name of ['ftsam_steps', 'fst_steps', 'rnp_unlearn_steps'] as const) {
       const { report } = await steps(name, 'onnxruntime', 'plain SGD');
       const worst = report.reduce((a, b) => (b.rel / b.tol > a.rel / a.tol ? b : a));
       console.log(`${name} as plain SGD: worst relative difference ${worst.rel.toExponential(2)} (${worst.name})`);

@@ -98,9 +98,9 @@ program
   .option('--target <label>', 'the backdoor target class', num('--target', true))
   .option('--poisoned <path>', 'already-triggered test images (any attack), labelled with their true classes')
   .option('--method <name>', `defence: ${DEFENCES.map((d) => `${d.name} (${d.summary})`).join('; ')} (default nad)`)
-  .option('--epochs <n>', 'epochs of the method (nad: distillation 20; ft 10; ft-sam 20; fst 10; sau 10)', num('--epochs', true))
-  .option('--lr <lr>', 'learning rate (nad, ft: 0.1, x0.1 from --lr-drop-epoch; ft-sam, fst: 0.01, cosine; sau: Adam 1e-4)', num('--lr'))
-  .option('--batch <n>', 'batch size (nad, ft: 64; ft-sam, sau: 256; fst: 128; anp: 128)', num('--batch', true))
+  .option('--epochs <n>', 'epochs of the method (nad: distillation 20; ft 10; ft-sam 20; fst 10; sau 10; rnp: mask recovery 20)', num('--epochs', true))
+  .option('--lr <lr>', 'learning rate (nad, ft: 0.1, x0.1 from --lr-drop-epoch; ft-sam, fst: 0.01, cosine; sau: Adam 1e-4; rnp: unlearning 0.01)', num('--lr'))
+  .option('--batch <n>', 'batch size (nad, ft: 64; ft-sam, sau: 256; fst, anp, rnp: 128)', num('--batch', true))
   .option('--momentum <m>', 'SGD momentum (default 0.9)', num('--momentum'))
   .option('--weight-decay <wd>', 'L2 weight decay (nad, ft: 1e-4; ft-sam: 5e-4; fst: 0)', num('--weight-decay'))
   .option('--no-baseline', 'ft-sam, fst: skip the plain fine-tuning baseline run (the report then has no teacher row)')
@@ -117,10 +117,11 @@ program
   .option('--anp-eps <e>', 'anp: bound of the multiplicative noise on BatchNorm channels (default 0.4)', num('--anp-eps'))
   .option('--anp-steps <n>', 'anp: noise ascent steps per batch (default 1)', num('--anp-steps', true))
   .option('--anp-alpha <a>', 'anp: weight of the clean loss against the perturbed one (default 0.2)', num('--anp-alpha'))
-  .option('--mask-lr <lr>', 'anp: learning rate of the channel masks (default 0.2)', num('--mask-lr'))
+  .option('--mask-lr <lr>', 'anp, rnp: learning rate of the channel masks (default 0.2)', num('--mask-lr'))
   .option('--anp-iterations <n>', 'anp: mask updates, one batch each (default 2000)', num('--anp-iterations', true))
-  .option('--prune-threshold <t>', 'anp: prune channels whose mask is at or below this (default 0.2)', num('--prune-threshold'))
-  .option('--prune-by <rule>', 'anp: clean-acc:<points> prunes the most that keeps accuracy on a held-back 10 % of --data within <points>')
+  .option('--unlearn-until <acc>', 'rnp: unlearn until the training accuracy is at or below this fraction (default 0.2)', num('--unlearn-until'))
+  .option('--prune-threshold <t>', 'anp, rnp: prune channels whose mask is at or below this (default 0.2)', num('--prune-threshold'))
+  .option('--prune-by <rule>', 'anp, rnp: clean-acc:<points> prunes the most that keeps accuracy on a held-back 10 % of --data within <points>')
   .option('--pgd-eps <e>', 'sau: L-inf bound of the shared adversarial perturbation, in [0, 1] pixel units (default 0.2)', num('--pgd-eps'))
   .option('--pgd-steps <n>', 'sau: PGD steps per batch (default 5)', num('--pgd-steps', true))
   .option('--ratio <fraction>', 'use a seeded random fraction of --data', num('--ratio'))
@@ -162,7 +163,7 @@ program
         batch: o.batch as number | undefined, momentum: o.momentum as number | undefined, weightDecay: o.weightDecay as number | undefined,
         rho: o.rho as number | undefined, labelSmoothing: o.labelSmoothing as number | undefined, alpha: o.alpha as number | undefined, baseline: o.baseline as boolean,
         anpEps: o.anpEps as number | undefined, anpSteps: o.anpSteps as number | undefined, anpAlpha: o.anpAlpha as number | undefined,
-        maskLr: o.maskLr as number | undefined, anpIterations: o.anpIterations as number | undefined, pruneThreshold: o.pruneThreshold as number | undefined,
+        maskLr: o.maskLr as number | undefined, anpIterations: o.anpIterations as number | undefined, unlearnUntil: o.unlearnUntil as number | undefined, pruneThreshold: o.pruneThreshold as number | undefined,
         pruneBy: o.pruneBy as string | undefined, pgdEps: o.pgdEps as number | undefined, pgdSteps: o.pgdSteps as number | undefined,
         ratio: o.ratio as number | undefined, mean: o.mean as number[] | undefined, std: o.std as number[] | undefined, taps,
         seed: o.seed as number, backend: o.backend as (typeof BACKENDS)[number], device: o.device as DeviceChoice, threads: o.threads as number | undefined,

@@ -14,12 +14,9 @@
  * BatchNorm scale becomes 0 and its shift stays; a restored BatchNorm folds back into its conv as zero
  * weights with the shift as the bias. The graph stays the same.
  */
-import * as tf from '../tf.js';
 import { augmentBatch, normalizeBatch } from '../data/augment.js';
-import { selectRows, type Dataset } from '../data/dataset.js';
-import { Rng, subsetIndices } from '../data/random.js';
+import { Rng } from '../data/random.js';
 import { BadInputError } from '../errors.js';
-import { resolveInitializer } from '../import/parameters.js';
 import { TrainableModel } from '../import/trainable-model.js';
 import { createEngine } from '../training/create-engine.js';
 import type { Batch, BatchNormMask, GradientSpec, StepResult, TrainingEngine } from '../training/engine.js';
@@ -30,9 +27,8 @@ import { nhwcToNchw } from '../verify/onnx-runtime.js';
 import { checkCommon, nonNegative } from './checks.js';
 import type { Defence, DefenceContext, TrainedCopy } from './defence.js';
 import { CROP_FLIP } from './ft-sam.js';
+import { describePruneRule, parsePruneBy, pruneByMasks, splitForPruning, type Pruning, type PruneRule } from './mask-pruning.js';
 import type { MethodOptions } from './method-options.js';
-
-export type PruneRule = { kind: 'threshold'; threshold: number } | { kind: 'clean-acc'; points: number };
 
 export interface AnpOptions {
   iterations: number;
@@ -44,39 +40,10 @@ export interface AnpOptions {
   prune: PruneRule;
 }
 
-/** --prune-by clean-acc:<points>. */
-export function parsePruneBy(v: string): PruneRule {
-  const m = /^clean-acc:([0-9.]+)$/.exec(v);
-  if (!m || !(Number(m[1]) >= 0)) throw new BadInputError(`--prune-by: expected clean-acc:<points>, e.g. clean-acc:2 (got '${v}')`);
-  return { kind: 'clean-acc', points: Number(m[1]) };
-}
-
-/** The parameter each mask scales: a BatchNormalization's scale initializer, or a restored BatchNorm's gamma. */
-function scaleParameter(model: TrainableModel, m: BatchNormMask): string {
-  const restored = model.runner.restored.get(m.node);
-  if (restored) return restored.gammaName;
-  const node = model.graph.nodes.find((n) => n.name === m.node)!;
-  return resolveInitializer(model.graph, node.inputs[1]!) ?? node.inputs[1]!;
-}
-
 /** ANP's engine: the cross-entropy's gradients with respect to the BatchNorm masks and noise only, BatchNorm on
  * batch statistics as the authors' model.train(); the weights never change, so onnxruntime gets them as constants. */
 export function anpEngineSpec(classes: number): GradientSpec {
   return { terms: [crossEntropyTerm(classes)], params: false, constantParams: true, masks: true, batchNorm: 'train' };
-}
-
-/** Accuracy (%) of the model with the given scale values on a dataset (BatchNorm in eval mode). */
-function accuracyWith(model: TrainableModel, store: ParameterStore, data: Dataset, mean?: number[], std?: number[]): number {
-  store.writeTo(model);
-  let correct = 0;
-  const size = data.h * data.w * data.c;
-  for (let s = 0; s < data.n; s += 256) {
-    const n = Math.min(256, data.n - s);
-    const x = normalizeBatch(data.x.subarray(s * size, (s + n) * size), data.c, mean, std);
-    const pred = tf.tidy(() => model.forward(tf.tensor4d(x, [n, data.h, data.w, data.c]), { training: false }).logits.argMax(1).dataSync());
-    for (let i = 0; i < n; i++) if (pred[i] === data.labels[s + i]) correct++;
-  }
-  return (100 * correct) / Math.max(1, data.n);
 }
 
 /** One iteration's noise start: uniform in [-eps, eps], per BatchNorm its scale noise then its shift noise
@@ -131,19 +98,11 @@ export async function maskStep(
   return { clean, perturbed, grads };
 }
 
-interface Pruning {
-  threshold: number;
-  pruned: number;
-  channels: number;
-}
-
 async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: TrainedCopy; pruning: Pruning }> {
   const model = new TrainableModel(ctx.source, ctx.tapNames);
   const restored = ctx.restore(model);
   const store = new ParameterStore(model);
-  const hold = r.prune.kind === 'clean-acc' ? subsetIndices(ctx.data.n, 0.1, ctx.seed + 5) : new Int32Array(0);
-  const held = new Set(hold);
-  const train = hold.length ? selectRows(ctx.data, Int32Array.from({ length: ctx.data.n }, (_, i) => i).filter((i) => !held.has(i))) : ctx.data;
+  const { train, held } = splitForPruning(ctx.data, r.prune, ctx.seed);
   const engine = await createEngine(model, store, anpEngineSpec(model.numClasses),
     { choice: ctx.engine, method: 'anp', onLog: ctx.log, preferTfjs: ctx.preferTfjs });
   if (engine.masks.length === 0) {
@@ -193,42 +152,14 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
     await engine.dispose();
   }
 
-  // Prune: scale 0 for the channels whose mask is at or below the threshold.
-  const scales = engine.masks.map((m) => ({ mask: masks.get(m.mask)!, param: scaleParameter(model, m) }));
-  const channels = scales.flatMap(({ mask, param }) => Array.from(mask, (v, k) => ({ param, k, v })));
-  const original = new Map(scales.map(({ param }) => [param, store.get(param).value.slice()]));
-  const pruneAt = (threshold: number) => {
-    for (const [name, v] of original) store.get(name).value.set(v);
-    let n = 0;
-    for (const ch of channels) if (ch.v <= threshold) { store.get(ch.param).value[ch.k] = 0; n++; }
-    return n;
-  };
-  // A layer with every channel pruned passes nothing on: refuse it (a fixed threshold) or stop below it (the search).
-  const emptied = (t: number) => engine.masks.find((m) => masks.get(m.mask)!.every((v) => v <= t));
-  let threshold = r.prune.kind === 'threshold' ? r.prune.threshold : 0;
-  if (r.prune.kind === 'threshold') {
-    const e = emptied(threshold);
-    if (e) {
-      model.dispose();
-      throw new BadInputError(`--method anp: pruning at mask <= ${threshold} would leave BatchNorm '${e.node}' with no channel (all ${e.channels} masks at or below it); lower --prune-threshold or use --prune-by clean-acc:<points>`);
-    }
+  let pruning: Pruning;
+  try {
+    pruning = pruneByMasks('anp', model, store, engine.masks, masks, r.prune, { held, mean: ctx.mean, std: ctx.std, log: ctx.log });
+  } catch (e) {
+    model.dispose();
+    throw e;
   }
-  if (r.prune.kind === 'clean-acc') {
-    const heldData = selectRows(ctx.data, hold);
-    pruneAt(-1);
-    const base = accuracyWith(model, store, heldData, ctx.mean, ctx.std);
-    for (let t = 0; t <= 0.9 + 1e-9; t += 0.05) {
-      if (emptied(t)) break;
-      pruneAt(t);
-      const acc = accuracyWith(model, store, heldData, ctx.mean, ctx.std);
-      ctx.log(`anp: threshold ${t.toFixed(2)}: held-back accuracy ${acc.toFixed(1)} % (unpruned ${base.toFixed(1)} %)`);
-      if (base - acc > r.prune.points) break;
-      threshold = t;
-    }
-  }
-  const pruned = pruneAt(threshold);
-  ctx.log(`anp: pruned ${pruned} of ${channels.length} BatchNorm channels (mask <= ${threshold.toFixed(2)})`);
-  return { copy: { model, store, losses: { anp: losses }, engines: { anp: engine.name }, restored }, pruning: { threshold, pruned, channels: channels.length } };
+  return { copy: { model, store, losses: { anp: losses }, engines: { anp: engine.name }, restored }, pruning };
 }
 
 export const anp: Defence<AnpOptions> = {
@@ -251,7 +182,7 @@ export const anp: Defence<AnpOptions> = {
   },
   describe: (r) => ({
     iterations: r.iterations, batch: r.batch, anp_eps: r.eps, anp_steps: r.steps, anp_alpha: r.alpha, mask_lr: r.maskLr, mask_momentum: 0.9,
-    prune: r.prune.kind === 'threshold' ? `mask <= ${r.prune.threshold}` : `clean-acc:${r.prune.points} (held-back 10 % of --data)`,
+    prune: describePruneRule(r.prune),
     augmentation: 'RandomCrop(pad 4) + HorizontalFlip', batchnorm: 'batch statistics while the masks train',
   }),
   provenance: 'adversarial neuron pruning',

@@ -4,7 +4,7 @@
  */
 import type { AttentionKind } from '../training/attention.js';
 
-export const METHODS = ['nad', 'ft', 'ft-sam', 'fst', 'anp', 'sau'] as const;
+export const METHODS = ['nad', 'ft', 'ft-sam', 'fst', 'anp', 'sau', 'rnp'] as const;
 export type MethodName = (typeof METHODS)[number];
 
 export interface MethodOptions {
@@ -38,7 +38,9 @@ export interface MethodOptions {
   anpAlpha?: number;
   maskLr?: number;
   anpIterations?: number;
-  /** ANP: prune channels whose mask is at or below this (default 0.2) ... */
+  /** RNP: unlearn until the training accuracy is at or below this fraction (default 0.2). */
+  unlearnUntil?: number;
+  /** ANP, RNP: prune channels whose mask is at or below this (default 0.2) ... */
   pruneThreshold?: number;
   /** ... or by clean-acc:<points> on a held-back 10 % of --data. */
   pruneBy?: string;
@@ -53,7 +55,7 @@ export const FLAG: Record<keyof MethodOptions, string> = {
   betas: '--betas', p: '--p', attention: '--attention', lr: '--lr', lrDropEpoch: '--lr-drop-epoch', batch: '--batch', momentum: '--momentum',
   weightDecay: '--weight-decay', rho: '--rho', labelSmoothing: '--label-smoothing', alpha: '--alpha', baseline: '--no-baseline',
   anpEps: '--anp-eps', anpSteps: '--anp-steps', anpAlpha: '--anp-alpha', maskLr: '--mask-lr', anpIterations: '--anp-iterations',
-  pruneThreshold: '--prune-threshold', pruneBy: '--prune-by', pgdEps: '--pgd-eps', pgdSteps: '--pgd-steps',
+  unlearnUntil: '--unlearn-until', pruneThreshold: '--prune-threshold', pruneBy: '--prune-by', pgdEps: '--pgd-eps', pgdSteps: '--pgd-steps',
 };
 
 /** Options every method reads. */

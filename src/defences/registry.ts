@@ -4,9 +4,10 @@ import type { Defence } from './defence.js';
 import { nad } from './nad.js';
 import { TEACHER_METHODS } from './teacher-methods.js';
 import { anp } from './anp.js';
+import { rnp } from './rnp.js';
 import { chainDefence, CHAIN_SEPARATOR } from './chain.js';
 
-export const DEFENCES: readonly Defence[] = [nad as Defence, ...TEACHER_METHODS, anp as Defence];
+export const DEFENCES: readonly Defence[] = [nad as Defence, ...TEACHER_METHODS, anp as Defence, rnp as Defence];
 
 /** A defence by name, or a chain of them joined by '+' (anp+ft-sam). */
 export function defenceNamed(name: string): Defence {

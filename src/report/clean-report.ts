@@ -49,7 +49,7 @@ export interface CleanReport {
 
 /** The row label of each model in tables. */
 export function methodLabel(method: string): string {
-  const one = (m: string) => ({ nad: 'NAD', ft: 'FT', 'ft-sam': 'FT-SAM', fst: 'FST', anp: 'ANP', sau: 'SAU' } as Record<string, string>)[m] ?? m;
+  const one = (m: string) => ({ nad: 'NAD', ft: 'FT', 'ft-sam': 'FT-SAM', fst: 'FST', anp: 'ANP', sau: 'SAU', rnp: 'RNP' } as Record<string, string>)[m] ?? m;
   return method.split('+').map(one).join(' + ');
 }
 

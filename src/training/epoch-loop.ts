@@ -57,6 +57,8 @@ export interface EpochLoopConfig {
   history?: EpochLoss[];
   /** After each epoch (checkpointing). */
   onEpochEnd?: (epochsDone: number, history: EpochLoss[]) => void;
+  /** Ends the loop after an epoch before `epochs` (RNP's unlearning stops once the training accuracy is low enough). */
+  stopAfter?: (epoch: EpochLoss) => boolean;
 }
 
 export async function runEpochs(data: Dataset, cfg: EpochLoopConfig, rng: Rng): Promise<EpochLoss[]> {
@@ -64,6 +66,9 @@ export async function runEpochs(data: Dataset, cfg: EpochLoopConfig, rng: Rng): 
   const history: EpochLoss[] = cfg.history ?? [];
   // Whether the loss was finite at the start: only then is a later NaN the learning rate's doing.
   let startedFinite: boolean | undefined;
+  // A resumed loop that had already met its stop stays stopped.
+  const last = history[history.length - 1];
+  if ((cfg.startEpoch ?? 0) > 0 && last && cfg.stopAfter?.(last)) return history;
   for (let epoch = cfg.startEpoch ?? 0; epoch < cfg.epochs; epoch++) {
     const lr = lrAt(cfg.schedule, epoch);
     const order = rng.permutation(data.n);
@@ -116,6 +121,7 @@ export async function runEpochs(data: Dataset, cfg: EpochLoopConfig, rng: Rng): 
       seconds: (performance.now() - t0) / 1000, images: seen,
     });
     cfg.onEpochEnd?.(epoch + 1, history);
+    if (cfg.stopAfter?.(history[history.length - 1]!)) break;
   }
   return history;
 }

@@ -61,6 +61,8 @@ export interface PhaseSpec {
   /** The phase's random stream is Rng(seed + seedOffset). */
   seedOffset: number;
   extras?: (nchw: Float32Array, dims: number[]) => Promise<Record<string, Float32Array>>;
+  /** Ends the phase after an epoch before `epochs` (see EpochLoopConfig.stopAfter). */
+  stopAfter?: (epoch: EpochLoss) => boolean;
 }
 
 export interface PhaseResult {
@@ -129,7 +131,7 @@ async function trainEpochs(
     await runEpochs(env.data, {
       phase: p.name, title: p.title, epochs: p.epochs, batch: p.batch, schedule: a.schedule, augment: p.augment, mean: env.mean, std: env.std,
       step: p.step(engine), extras: p.extras, dropout: trainsDropout(p.gradients) ? p.model.dropoutSites : undefined, onProgress: env.onProgress, signal: env.signal, startEpoch: a.start, history: a.history,
-      onEpochEnd: (done) => ck.save(a.key, done, a.rng.state, p.store.values(), p.optimizer.state()),
+      onEpochEnd: (done) => ck.save(a.key, done, a.rng.state, p.store.values(), p.optimizer.state()), stopAfter: p.stopAfter,
     }, a.rng);
   } finally {
     await engine.dispose();
