@@ -152,13 +152,7 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
     await engine.dispose();
   }
 
-  let pruning: Pruning;
-  try {
-    pruning = pruneByMasks('anp', model, store, engine.masks, masks, r.prune, { held, mean: ctx.mean, std: ctx.std, log: ctx.log });
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
+  const pruning = pruneByMasks('anp', model, store, engine.masks, masks, r.prune, { held, mean: ctx.mean, std: ctx.std, log: ctx.log });
   return { copy: { model, store, losses: { anp: losses }, engines: { anp: engine.name }, restored }, pruning };
 }
 

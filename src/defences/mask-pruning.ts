@@ -70,7 +70,8 @@ function accuracyWith(model: TrainableModel, store: ParameterStore, data: Datase
 /**
  * Prunes the store's model (in place) by the masks learned for `bns`: scale 0 for the channels whose mask is
  * at or below the rule's threshold. A layer with every channel pruned passes nothing on: a fixed threshold
- * that would do so is refused; the clean-accuracy search stops below it.
+ * that would do so is refused (and the model disposed: the caller has nothing left to do with it); the
+ * clean-accuracy search stops below it.
  */
 export function pruneByMasks(
   method: string, model: TrainableModel, store: ParameterStore, bns: readonly BatchNormMask[], masks: ReadonlyMap<string, Float32Array>,
@@ -90,6 +91,7 @@ export function pruneByMasks(
   if (rule.kind === 'threshold') {
     const e = emptied(threshold);
     if (e) {
+      model.dispose();
       throw new BadInputError(`--method ${method}: pruning at mask <= ${threshold} would leave BatchNorm '${e.node}' with no channel (all ${e.channels} masks at or below it); lower --prune-threshold or use --prune-by clean-acc:<points>`);
     }
   } else {

@@ -117,13 +117,7 @@ async function rnpTrain(ctx: DefenceContext, r: RnpOptions): Promise<{ copy: Tra
   const model = new TrainableModel(ctx.source, ctx.tapNames);
   const restored = ctx.restore(model);
   const store = new ParameterStore(model);
-  let pruning: Pruning;
-  try {
-    pruning = pruneByMasks('rnp', model, store, engine.masks, masks, r.prune, { held, mean: ctx.mean, std: ctx.std, log: ctx.log });
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
+  const pruning = pruneByMasks('rnp', model, store, engine.masks, masks, r.prune, { held, mean: ctx.mean, std: ctx.std, log: ctx.log });
   return {
     copy: { model, store, losses: { unlearn: history, recover: recovered }, engines: { unlearn: unlearned.engines.unlearn!, recover: engine.name }, restored },
     pruning, unlearned: history,
