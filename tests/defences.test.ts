@@ -54,6 +54,17 @@ describe('method flags', () => {
     });
   }
 
+  it('ANP and RNP on a graph with no BatchNorm (a folded torchvision ResNet, restoration off): exit 2, one line, no output', async () => {
+    for (const method of ['anp', 'rnp']) {
+      const out = join(dir, `no-bn-${method}.onnx`);
+      const r = await cli(['clean', modelPath('tvresnet_w16'), '--data', DATA, '--ratio', '0.1', '--method', method, '--no-bn-restore', '--no-baseline', '--out', out]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(isOneLineError(r.stderr), r.stderr).toBe(true);
+      expect(r.stderr.trim()).toMatch(new RegExp(`^nad-onnx: --method ${method}: \\S*tvresnet_w16\\.onnx has no BatchNorm layer \\(nor a folded one to restore\\); ${method.toUpperCase()} masks BatchNorm channels$`));
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+
   it('an output over an input or over the other output: refused at once (exit 2, one line), nothing trained or written', async () => {
     const cases: [string[], RegExp][] = [
       [['--out', modelPath('wrn16_1')], /^nad-onnx: --out .*wrn16_1\.onnx: refusing to overwrite the input model$/],

@@ -45,6 +45,16 @@ export function splitForPruning(data: Dataset, rule: PruneRule, seed: number): {
   return { train: selectRows(data, Int32Array.from({ length: data.n }, (_, i) => i).filter((i) => !held.has(i))), held: selectRows(data, hold) };
 }
 
+/**
+ * Mask pruning needs BatchNorm channels: the graph's BatchNormalization nodes or BatchNorms restored from
+ * convs (the sites the training graph masks). Refuses a model with none, before any training.
+ */
+export function requireBatchNorm(method: string, model: TrainableModel, path: string): void {
+  if (model.runner.restored.size > 0 || model.graph.nodes.some((n) => n.opType === 'BatchNormalization')) return;
+  model.dispose();
+  throw new BadInputError(`--method ${method}: ${path} has no BatchNorm layer (nor a folded one to restore); ${method.toUpperCase()} masks BatchNorm channels`);
+}
+
 /** The parameter each mask scales: a BatchNormalization's scale initializer, or a restored BatchNorm's gamma. */
 export function scaleParameter(model: TrainableModel, m: BatchNormMask): string {
   const restored = model.runner.restored.get(m.node);

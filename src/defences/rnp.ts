@@ -26,7 +26,7 @@ import { anpEngineSpec, maskStep } from './anp.js';
 import { checkCommon, nonNegative } from './checks.js';
 import type { Defence, DefenceContext, TrainedCopy } from './defence.js';
 import { CROP_FLIP } from './ft-sam.js';
-import { describePruneRule, parsePruneBy, pruneByMasks, splitForPruning, type Pruning, type PruneRule } from './mask-pruning.js';
+import { describePruneRule, parsePruneBy, pruneByMasks, requireBatchNorm, splitForPruning, type Pruning, type PruneRule } from './mask-pruning.js';
 import type { MethodOptions } from './method-options.js';
 import { trainCopy } from './train-copy.js';
 
@@ -67,20 +67,13 @@ export function ascentStep(engine: TrainingEngine, store: ParameterStore, opt: S
   };
 }
 
-function hasBatchNorm(model: TrainableModel): boolean {
-  return model.runner.restored.size > 0 || model.graph.nodes.some((n) => n.opType === 'BatchNormalization');
-}
-
-async function rnpTrain(ctx: DefenceContext, r: RnpOptions): Promise<{ copy: TrainedCopy; pruning: Pruning; unlearned: EpochLoss[] }> {
+async function rnpTrain(ctx: DefenceContext, r: RnpOptions): Promise<{ copy: TrainedCopy; pruning: Pruning }> {
   const { train, held } = splitForPruning(ctx.data, r.prune, ctx.seed);
   const local: DefenceContext = { ...ctx, data: train };
 
   // 1. Unlearning, as a phase (checkpointed, restarted at a tenth of a diverging default rate).
   const unlearned = await trainCopy(local, { name: 'unlearn', seedOffset: 2 }, (model, store) => {
-    if (!hasBatchNorm(model)) {
-      model.dispose();
-      throw new BadInputError(`--method rnp: ${ctx.source.path} has no BatchNorm layer (nor a folded one to restore); RNP masks BatchNorm channels`);
-    }
+    requireBatchNorm('rnp', model, ctx.source.path);
     const opt = new Sgd(r.sgd);
     return {
       title: 'unlearning', optimizer: opt, gradients: { terms: [crossEntropyTerm(model.numClasses)], logits: true },
@@ -120,7 +113,7 @@ async function rnpTrain(ctx: DefenceContext, r: RnpOptions): Promise<{ copy: Tra
   const pruning = pruneByMasks('rnp', model, store, engine.masks, masks, r.prune, { held, mean: ctx.mean, std: ctx.std, log: ctx.log });
   return {
     copy: { model, store, losses: { unlearn: history, recover: recovered }, engines: { unlearn: unlearned.engines.unlearn!, recover: engine.name }, restored },
-    pruning, unlearned: history,
+    pruning,
   };
 }
 
@@ -152,7 +145,8 @@ export const rnp: Defence<RnpOptions> = {
   onnxruntimeOnly: 'BatchNorm masks',
   train: async (ctx, r) => (await rnpTrain(ctx, r)).copy,
   async run(ctx, r) {
-    const { copy, pruning, unlearned } = await rnpTrain(ctx, r);
+    const { copy, pruning } = await rnpTrain(ctx, r);
+    const unlearned = copy.losses.unlearn!;
     const last = unlearned[unlearned.length - 1];
     return {
       ...copy,
