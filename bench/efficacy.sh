@@ -4,7 +4,10 @@
 # fixture: a model in fixtures/cifar (wrn16_1_badnets, wrn16_1_badnets_onecycle, wrn16_1_blended, wrn16_1_sig,
 #   wrn16_1_wanet) or preact18_<attack> (exported from its float16 state dict into bench/out);
 # method: nad | ft | ft-sam | fst | anp | sau | nad-ftsam / nad-sau (NAD with --teacher-method ft-sam / sau) | a
-#   chain such as anp+ft-sam; <method>@<n> runs it with --epochs n; anything after the seed is passed to `clean` as extra flags and named in the record.
+#   chain such as anp+ft-sam; <method>@<n> runs it with --epochs n; <method>-ca<p> (anp-ca2, rnp-ca2, anp-ca2+ft-sam)
+#   prunes with --prune-by clean-acc:<p> instead of the fixed threshold; anything after the seed is passed to
+#   `clean` as extra flags and named in the record (a variant that changes the result needs its own method name,
+#   since the record's file name has no room for flags).
 # Runs `clean` on 5% of CIFAR-10's training set (the NAD protocol) with the method's defaults and writes
 # bench/results/efficacy/<fixture>-<method>-<seed>.json (skipped when it exists, so the table grows across
 # sessions). Needs ../shared/datasets/cifar10-jpg.tar.gz; WaNet and PreAct fixtures need Debian's python3-torch.
@@ -44,11 +47,18 @@ fi
 # <method>@<n>: the method with --epochs n (its own cell: an epoch curve, e.g. sau@5, sau@20).
 EPOCHS=()
 case "$METHOD" in *@*) EPOCHS=(--epochs "${METHOD##*@}") ;; esac
-case "${METHOD%@*}" in
+BASE=${METHOD%@*}
+PRUNE=()
+if [[ "$BASE" =~ ^(.*)-ca([0-9.]+)(\+.*)?$ ]]; then
+  PRUNE=(--prune-by "clean-acc:${BASH_REMATCH[2]}")
+  BASE="${BASH_REMATCH[1]}${BASH_REMATCH[3]}"
+fi
+case "$BASE" in
   nad-ftsam) FLAGS=(--method nad --teacher-method ft-sam) ;;
   nad-sau) FLAGS=(--method nad --teacher-method sau) ;;
-  *) FLAGS=(--method "${METHOD%@*}") ;;
+  *) FLAGS=(--method "$BASE") ;;
 esac
+FLAGS+=("${PRUNE[@]}")
 FLAGS+=("${EPOCHS[@]}")
 REPORT=bench/out/efficacy-$FIXTURE-$METHOD-$SEED.report.json
 # The 1-minute load average at the start: a cell timed beside other jobs says so in its record.
