@@ -42,4 +42,22 @@ describe('triggers', () => {
     await expect(parseTrigger('square:x', shape)).rejects.toThrow(/--trigger square:x: size must be a number/);
     await expect(parseTrigger('patch:nope.png:1:1', shape)).rejects.toThrow(/cannot read patch image/);
   });
+  it('writing into a given buffer gives the same image as a fresh array, and leaves the input alone', async () => {
+    const specs = ['grid', 'square:3', 'sig:20:6', 'blend:random:7:0.2', `patch:${join(FIXTURES, 'images', 'colour0.png')}:0:0`];
+    const src = Float32Array.from({ length: 32 * 32 * 3 }, (_, i) => (i * 37 % 256) / 255);
+    for (const spec of specs) {
+      // A patch as large as the image fits only at 0:0.
+      const t = await parseTrigger(spec, shape);
+      const fresh = t(src.slice(), 32, 32, 3);
+      const buf = new Float32Array(src.length * 3).fill(-1);
+      const view = buf.subarray(src.length, 2 * src.length);
+      const input = src.slice();
+      const got = t(input, 32, 32, 3, view);
+      expect(got, spec).toBe(view);
+      expect(Array.from(view), spec).toEqual(Array.from(fresh));
+      expect(Array.from(input), spec).toEqual(Array.from(src));
+      expect(buf[0], spec).toBe(-1);
+      expect(buf[buf.length - 1], spec).toBe(-1);
+    }
+  });
 });

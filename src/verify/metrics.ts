@@ -62,7 +62,8 @@ export async function predict(session: ort.InferenceSession, d: Dataset, opts: E
       for (let i = 0; i < n; i++) {
         const j = rows ? rows[s + i]! : s + i;
         const img = d.x.subarray(j * size, (j + 1) * size);
-        gathered.set(transform ? transform(img, d.h, d.w, d.c) : img, i * size);
+        if (transform) transform(img, d.h, d.w, d.c, gathered.subarray(i * size, (i + 1) * size));
+        else gathered.set(img, i * size);
       }
       x = gathered.subarray(0, n * size);
     }
