@@ -52,19 +52,19 @@ const runPy = () => {
     '--data', join(CIFAR, 'train'), '--test', join(CIFAR, 'test'), ...common, '--threads', '2']);
   return { py: JSON.parse(r.stdout.trim().split('\n').pop()), rssMb: r.rssMb };
 };
-const runOrtRaw = () => JSON.parse(execFileSync(process.execPath, [join(ROOT, 'bench', 'ort-eval.mjs'), MODEL, join(CIFAR, 'test')], { encoding: 'utf8' }));
+// Evaluation against raw onnxruntime-node: both in one process, in alternation (bench/paired-eval.mjs).
+const runPairedEval = () => JSON.parse(execFileSync(process.execPath, [join(ROOT, 'bench', 'paired-eval.mjs'), MODEL, join(CIFAR, 'test'), quick ? '2' : '8'], { encoding: 'utf8' }));
 // This machine's speed drifts within minutes (consecutive identical runs got 10-30 % slower after other jobs
 // were stopped), so a fixed order favours whichever side runs first. The full run goes A B B A: nad-onnx,
-// PyTorch, PyTorch, nad-onnx (raw onnxruntime in between), and each side counts both of its runs.
-const oursRuns = [], pyRuns = [], rawRuns = [];
+// PyTorch, PyTorch, nad-onnx, and each side counts both of its runs.
+const oursRuns = [], pyRuns = [];
 oursRuns.push(runOurs());
-rawRuns.push(runOrtRaw());
 pyRuns.push(runPy());
 if (!quick) {
   pyRuns.push(runPy());
-  rawRuns.push(runOrtRaw());
   oursRuns.push(runOurs());
 }
+const evalPair = runPairedEval();
 const rep = oursRuns[0].rep;
 if (oursRuns.length > 1) {
   const shas = oursRuns.map((r) => r.rep.output.sha256);
@@ -83,17 +83,16 @@ const ours = {
 };
 const pyRate = (phase) => (pyRuns.length) / sum(pyRuns, (r) => 1 / r.py.images_per_s[phase]);
 const py = { ...pyRuns[0].py, images_per_s: { teacher: pyRate('teacher'), nad: pyRate('nad'), eval: pyRate('eval') }, total_s: sum(pyRuns, (r) => r.py.total_s) / pyRuns.length };
-const ortRaw = { images_per_s: rawRuns.length / sum(rawRuns, (r) => 1 / r.images_per_s) };
 const nad = { rssMb: Math.max(...oursRuns.map((r) => r.rssMb)) }, ref = { rssMb: Math.max(...pyRuns.map((r) => r.rssMb)) };
 const each = (runs, f) => runs.map((r) => f(r).toFixed(1)).join(' / ');
 console.log(`runs in order (A B B A): nad-onnx teacher ${each(oursRuns, (r) => (teacherEpochs * n) / r.rep.timings.teacher_s)} img/s, NAD ${each(oursRuns, (r) => (epochs * n) / r.rep.timings.nad_s)}; ` +
-  `PyTorch teacher ${each(pyRuns, (r) => r.py.images_per_s.teacher)}, NAD ${each(pyRuns, (r) => r.py.images_per_s.nad)}; raw onnxruntime ${each(rawRuns, (r) => r.images_per_s)}; nad-onnx eval ${each(oursRuns, (r) => evalImages / r.rep.timings.eval_before_s)}\n`);
+  `PyTorch teacher ${each(pyRuns, (r) => r.py.images_per_s.teacher)}, NAD ${each(pyRuns, (r) => r.py.images_per_s.nad)}; nad-onnx eval in clean ${each(oursRuns, (r) => evalImages / r.rep.timings.eval_before_s)}; paired evaluation rounds: raw onnxruntime ${evalPair.raw_rounds.join(' / ')}, nad-onnx ${evalPair.ours_rounds.join(' / ')}\n`);
 const row = (name, a, b, unit = 'img/s') => `| ${name} | ${a.toFixed(1)} ${unit} | ${b.toFixed(1)} ${unit} | ${(a / b).toFixed(3)} |`;
 console.log(`| phase | nad-onnx | peer | ratio |\n| --- | --- | --- | --- |`);
 console.log(row('teacher fine-tuning (vs PyTorch)', ours.teacher, py.images_per_s.teacher));
 console.log(row('distillation (vs PyTorch)', ours.nad, py.images_per_s.nad));
 console.log(row('evaluation (vs PyTorch)', ours.eval, py.images_per_s.eval));
-console.log(row('evaluation (vs raw onnxruntime-node)', ours.eval, ortRaw.images_per_s));
+console.log(row('evaluation, paired in one process (vs raw onnxruntime-node)', evalPair.ours_images_per_s, evalPair.raw_images_per_s));
 // Whole runs on both sides: loading the data, three evaluations and both training phases.
 console.log(row('whole clean, seconds (vs the whole PyTorch run)', sum(oursRuns, (r) => r.rep.timings.total_s) / oursRuns.length, py.total_s, 's'));
 console.log(row('peak RSS', nad.rssMb, ref.rssMb, 'MB'));
@@ -112,7 +111,7 @@ const checks = [
   [`teacher fine-tuning, ratio to PyTorch (${paired ? 'paired epochs' : 'whole runs'})`, paired ? paired.phases.ft.phase_ratio : ours.teacher / py.images_per_s.teacher, trainFloor, 1.3, '×', true],
   [`NAD step (distillation), ratio to PyTorch (${paired ? 'paired epochs' : 'whole runs'})`, paired ? paired.phases.nad.phase_ratio : ours.nad / py.images_per_s.nad, trainFloor, 1.3, '×', true],
   ['loading 2,500 training + 10,000 test JPEGs (and the model), s', Math.max(...oursRuns.map((r) => r.rep.timings.load_s)), 5, 2, ' s', false],
-  ['evaluation, ratio to raw onnxruntime-node', ours.eval / ortRaw.images_per_s, 0.9, 0.97, '×', true],
+  ['evaluation, ratio to raw onnxruntime-node (paired in one process)', evalPair.ratio, 0.9, 0.97, '×', true],
 ];
 if (preact) {
   const r = spawnSync('bash', [join(ROOT, 'bench', 'preact-ratio.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
