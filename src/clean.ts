@@ -29,6 +29,7 @@ import { checkBudget, memoryBudget, planMemory } from './training/memory-plan.js
 import { checkExport } from './verify/export-check.js';
 import { judge } from './verify/gates.js';
 import { trainBaseline } from './defences/baseline.js';
+import { requireBatchNorm } from './defences/mask-pruning.js';
 import { attentionFigure, type FigureModel } from './report/attention-figure.js';
 import { baselineLabel, methodLabel, type CleanReport } from './report/clean-report.js';
 import { renderHtmlReport } from './report/html-report.js';
@@ -211,6 +212,15 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
       return n;
     },
   };
+
+  // A method that masks BatchNorm channels is refused on a model without any before the baseline trains.
+  if (def.masksBatchNorm) {
+    const probeBn = new TrainableModel(source, o.taps);
+    ctx.restore(probeBn);
+    const maskers = method.split('+').filter((m) => defenceNamed(m).masksBatchNorm).map((m) => m.toUpperCase());
+    requireBatchNorm(method, probeBn, o.model, maskers.join(' and '));
+    probeBn.dispose();
+  }
 
   // The plain fine-tuning baseline, for the methods that do not make one on their way.
   t = performance.now();

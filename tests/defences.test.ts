@@ -54,13 +54,17 @@ describe('method flags', () => {
     });
   }
 
-  it('ANP and RNP on a graph with no BatchNorm (a folded torchvision ResNet, restoration off): exit 2, one line, no output', async () => {
-    for (const method of ['anp', 'rnp']) {
+  it('ANP, RNP and a chain with RNP on a graph with no BatchNorm (a folded torchvision ResNet, restoration off): exit 2, one line, no output, before the baseline trains', async () => {
+    for (const [method, masker] of [['anp', 'ANP'], ['rnp', 'RNP'], ['ft-sam+rnp', 'RNP']] as const) {
       const out = join(dir, `no-bn-${method}.onnx`);
-      const r = await cli(['clean', modelPath('tvresnet_w16'), '--data', DATA, '--ratio', '0.1', '--method', method, '--no-bn-restore', '--no-baseline', '--out', out]);
+      // The fine-tuning baseline is on: the refusal must come before it, which the absent checkpoint shows (a
+      // baseline epoch would have saved one).
+      const ck = join(dir, `no-bn-${method}-checkpoint`);
+      const r = await cli(['clean', modelPath('tvresnet_w16'), '--data', DATA, '--ratio', '0.1', '--method', method, '--no-bn-restore', '--checkpoint', ck, '--out', out]);
+      expect(existsSync(join(ck, 'nad-onnx-checkpoint.bin')), 'a baseline epoch ran').toBe(false);
       expect(r.code, r.stderr).toBe(2);
       expect(isOneLineError(r.stderr), r.stderr).toBe(true);
-      expect(r.stderr.trim()).toMatch(new RegExp(`^nad-onnx: --method ${method}: \\S*tvresnet_w16\\.onnx has no BatchNorm layer \\(nor a folded one to restore\\); ${method.toUpperCase()} masks BatchNorm channels$`));
+      expect(r.stderr.trim()).toMatch(new RegExp(`^nad-onnx: --method ${method.replace('+', '\\+')}: \\S*tvresnet_w16\\.onnx has no BatchNorm layer \\(nor a folded one to restore\\); ${masker} masks BatchNorm channels$`));
       expect(existsSync(out)).toBe(false);
     }
   });

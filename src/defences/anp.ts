@@ -178,6 +178,7 @@ export const anp: Defence<AnpOptions> = {
   provenance: 'adversarial neuron pruning',
   stateFactor: () => 0,
   onnxruntimeOnly: 'BatchNorm masks',
+  masksBatchNorm: true,
   train: async (ctx, r) => (await anpTrain(ctx, r)).copy,
   async run(ctx, r) {
     const { copy, pruning } = await anpTrain(ctx, r);

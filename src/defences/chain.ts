@@ -47,6 +47,7 @@ export function chainDefence(name: string, stages: Defence[]): Defence<ChainOpti
     stateFactor: (r) => Math.max(...r.stages.map((s) => s.def.stateFactor(s.resolved))),
     frozenModels: Math.max(...stages.map((d) => d.frozenModels ?? 0)),
     inputGradientGraphs: Math.max(...stages.map((d) => d.inputGradientGraphs ?? 0)),
+    masksBatchNorm: stages.some((d) => d.masksBatchNorm),
     ...(stages.some((d) => d.onnxruntimeOnly) ? { onnxruntimeOnly: stages.filter((d) => d.onnxruntimeOnly).map((d) => `${d.onnxruntimeOnly} (${d.name})`).join(', ') } : {}),
     async train(ctx, r) {
       return chain.run!(ctx, r);

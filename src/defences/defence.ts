@@ -80,6 +80,11 @@ export interface Defence<R = unknown> {
   stateFactor(r: R): number;
   /** What the method needs that only the onnxruntime engine computes (checked against --engine tfjs before anything trains). */
   readonly onnxruntimeOnly?: string;
+  /**
+   * The method masks BatchNorm channels (ANP, RNP): the pipeline refuses a model with no BatchNorm, nor a
+   * folded one to restore, before anything trains (the fine-tuning baseline included).
+   */
+  readonly masksBatchNorm?: boolean;
   /** Models the method runs frozen beside training (NAD's teacher), for the memory plan. */
   frozenModels?: number;
   /**

@@ -49,10 +49,10 @@ export function splitForPruning(data: Dataset, rule: PruneRule, seed: number): {
  * Mask pruning needs BatchNorm channels: the graph's BatchNormalization nodes or BatchNorms restored from
  * convs (the sites the training graph masks). Refuses a model with none, before any training.
  */
-export function requireBatchNorm(method: string, model: TrainableModel, path: string): void {
+export function requireBatchNorm(method: string, model: TrainableModel, path: string, masker = method.toUpperCase()): void {
   if (model.runner.restored.size > 0 || model.graph.nodes.some((n) => n.opType === 'BatchNormalization')) return;
   model.dispose();
-  throw new BadInputError(`--method ${method}: ${path} has no BatchNorm layer (nor a folded one to restore); ${method.toUpperCase()} masks BatchNorm channels`);
+  throw new BadInputError(`--method ${method}: ${path} has no BatchNorm layer (nor a folded one to restore); ${masker} masks BatchNorm channels`);
 }
 
 /** The parameter each mask scales: a BatchNormalization's scale initializer, or a restored BatchNorm's gamma. */

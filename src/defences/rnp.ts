@@ -143,6 +143,7 @@ export const rnp: Defence<RnpOptions> = {
   provenance: 'reconstructive neuron pruning',
   stateFactor: (r) => (r.sgd.momentum !== 0 ? 1 : 0),
   onnxruntimeOnly: 'BatchNorm masks',
+  masksBatchNorm: true,
   train: async (ctx, r) => (await rnpTrain(ctx, r)).copy,
   async run(ctx, r) {
     const { copy, pruning } = await rnpTrain(ctx, r);
