@@ -256,6 +256,20 @@ describe('chains: --method anp+ft', () => {
     expect(c.after.acc_all).not.toBe(a.after.acc_all);
   }, 600_000);
 
+  it('--lr goes to the last stage only; the stages before run at their own defaults (ft+ft)', async () => {
+    const r = await cli(['clean', modelPath('wrn16_1_nad'), '--data', DATA, '--ratio', '0.2', '--method', 'ft+ft', '--lr', '0.003', '--epochs', '1',
+      '--no-baseline', '--json', '--out', join(dir, 'ft-ft.onnx')]);
+    expect(r.code, r.stderr).toBe(0);
+    const c = JSON.parse(r.stdout);
+    expect(c.parameters.stages[0]).toMatchObject({ method: 'ft', lr: 0.1, epochs: 10 });
+    expect(c.parameters.stages[1]).toMatchObject({ method: 'ft', lr: 0.003, epochs: 1 });
+    // The epochs ran at those rates: stage 1 at 0.1 then 0.01 from epoch 2 (or a tenth of them after a restart), stage 2 at 0.003.
+    expect(c.losses['ft#1']).toHaveLength(10);
+    expect(c.losses['ft#1'][0].lr / c.losses['ft#1'][9].lr).toBeCloseTo(10, 6);
+    expect([0.1, 0.01, 0.001]).toContain(c.losses['ft#1'][0].lr);
+    expect(c.losses['ft#2'].map((e: { lr: number }) => e.lr)).toEqual([0.003]);
+  }, 600_000);
+
   it('a NAD stage trains its own teacher on the stage before\'s model, not the baseline\'s teacher of the original', async () => {
     const r = await cli(['clean', modelPath('wrn16_1_nad'), '--data', DATA, '--ratio', '0.5', '--test', TEST, '--trigger', 'grid', '--target', '0',
       '--method', 'anp+nad', '--anp-iterations', '6', '--prune-threshold', '0.995', '--teacher-epochs', '1', '--epochs', '1', '--json', '--out', join(dir, 'anp-nad.onnx')]);
