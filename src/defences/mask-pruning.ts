@@ -18,7 +18,8 @@ import type { ParameterStore } from '../training/parameter-store.js';
 export type PruneRule = { kind: 'threshold'; threshold: number } | { kind: 'clean-acc'; points: number };
 
 export interface Pruning {
-  threshold: number;
+  /** Channels with a mask at or below it were pruned; null when the clean-accuracy search pruned none. */
+  threshold: number | null;
   pruned: number;
   channels: number;
 }
@@ -97,12 +98,14 @@ export function pruneByMasks(
     return n;
   };
   const emptied = (t: number) => bns.find((m) => masks.get(m.mask)!.every((v) => v <= t));
-  let threshold = rule.kind === 'threshold' ? rule.threshold : 0;
+  // The clean-accuracy search starts from no pruning: masks are clipped to [0, 1], so even its first level
+  // (mask <= 0) can prune many channels, and one that already costs too much must leave the model whole.
+  let threshold: number | null = rule.kind === 'threshold' ? rule.threshold : null;
   if (rule.kind === 'threshold') {
-    const e = emptied(threshold);
+    const e = emptied(rule.threshold);
     if (e) {
       model.dispose();
-      throw new BadInputError(`--method ${method}: pruning at mask <= ${threshold} would leave BatchNorm '${e.node}' with no channel (all ${e.channels} masks at or below it); lower --prune-threshold or use --prune-by clean-acc:<points>`);
+      throw new BadInputError(`--method ${method}: pruning at mask <= ${rule.threshold} would leave BatchNorm '${e.node}' with no channel (all ${e.channels} masks at or below it); lower --prune-threshold or use --prune-by clean-acc:<points>`);
     }
   } else {
     const held = opts.held!;
@@ -117,7 +120,9 @@ export function pruneByMasks(
       threshold = t;
     }
   }
-  const pruned = pruneAt(threshold);
-  opts.log(`${method}: pruned ${pruned} of ${channels.length} BatchNorm channels (mask <= ${threshold.toFixed(2)})`);
+  const pruned = pruneAt(threshold ?? -1);
+  opts.log(threshold === null
+    ? `${method}: pruned none of ${channels.length} BatchNorm channels (even the channels with mask 0 cost more than ${rule.kind === 'clean-acc' ? rule.points : 0} points of held-back accuracy)`
+    : `${method}: pruned ${pruned} of ${channels.length} BatchNorm channels (mask <= ${threshold.toFixed(2)})`);
   return { threshold, pruned, channels: channels.length };
 }
