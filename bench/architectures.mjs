@@ -48,7 +48,7 @@ for (const name of names) {
   for (const tryLr of [null, 0.001]) {
     const t0 = performance.now();
     try {
-      execFileSync('node', ['dist/cli/main.js', 'clean', path, '--data', join(DIR, `train${size}.npz`), '--test', join(DIR, `test${size}.npz`),
+      execFileSync('node', ['dist/cli/main.js', 'clean', path, '--method', 'nad', '--data', join(DIR, `train${size}.npz`), '--test', join(DIR, `test${size}.npz`),
         '--teacher-epochs', '1', '--epochs', '1', ...(tryLr ? ['--lr', String(tryLr)] : []), '--out', join(DIR, `${name}.clean.onnx`), '--report', report, '--quiet'],
         { stdio: ['ignore', 'ignore', 'pipe'] });
       failure = null;

@@ -29,7 +29,7 @@ fi
   done ) &
 REF=$!
 for s in $SEEDS; do
-  node dist/cli/main.js clean "$ONNX" --data "$CACHE/train" --ratio 0.05 --test "$CACHE/test" \
+  node dist/cli/main.js clean "$ONNX" --method nad --data "$CACHE/train" --ratio 0.05 --test "$CACHE/test" \
     --trigger grid --target 0 --seed "$s" --out "bench/out/$MODEL-seed$s.clean.onnx" --report "bench/out/$MODEL-nad-onnx-seed$s.json" --quiet
 done
 wait $REF

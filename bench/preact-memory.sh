@@ -16,5 +16,5 @@ m = PreActResNet18(10, 3, 64).eval()
 torch.onnx.export(m, torch.zeros(1, 3, 32, 32), 'bench/out/preact18.onnx', opset_version=13, input_names=['input'],
                   output_names=['logits'], dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})
 PY
-/usr/bin/time -f 'peak RSS %M KB, %e s' node dist/cli/main.js clean bench/out/preact18.onnx --data "$CACHE/train" --ratio ${RATIO:-0.00256} \
+/usr/bin/time -f 'peak RSS %M KB, %e s' node dist/cli/main.js clean bench/out/preact18.onnx --method nad --data "$CACHE/train" --ratio ${RATIO:-0.00256} \
   --teacher-epochs 1 --epochs 1 --lr ${LR:-0.1} --out bench/out/preact18.clean.onnx --quiet --report bench/out/preact18-report.json

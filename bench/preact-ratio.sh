@@ -26,7 +26,7 @@ torch.onnx.export(m, torch.zeros(1, 3, 32, 32), 'bench/out/preact/preact18.onnx'
                   output_names=['logits'], dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})
 PY
 ARGS=(--ratio 0.05 --seed 0 --teacher-epochs 1 --epochs 1 --lr "${LR:-0.001}")
-/usr/bin/time -f '%M' -o "$OUT/nad-onnx.rss" node dist/cli/main.js clean "$OUT/preact18.onnx" --data "$CACHE/train" --test "$OUT/test1000" \
+/usr/bin/time -f '%M' -o "$OUT/nad-onnx.rss" node dist/cli/main.js clean "$OUT/preact18.onnx" --method nad --data "$CACHE/train" --test "$OUT/test1000" \
   "${ARGS[@]}" --engine "${ENGINE:-auto}" --out "$OUT/preact18.clean.onnx" --quiet --report "$OUT/nad-onnx.json" > /dev/null
 /usr/bin/time -f '%M' -o "$OUT/reference.rss" /usr/bin/python3 bench/reference/nad_reference.py --arch preact18 --in-ch 3 --state-dict "$OUT/preact18.pt" \
   --data "$CACHE/train" --test "$OUT/test1000" "${ARGS[@]}" --threads 2 --json "$OUT/reference.json" > /dev/null

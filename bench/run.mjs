@@ -43,7 +43,7 @@ function timed(cmd, args) {
 
 console.error(`bench: ${quick ? 'quick' : 'full'} run, ${teacherEpochs} + ${epochs} epochs on 2,500 CIFAR-10 images`);
 const runOurs = () => {
-  const r = timed(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', MODEL, '--data', join(CIFAR, 'train'), '--test', join(CIFAR, 'test'),
+  const r = timed(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', MODEL, '--method', 'nad', '--data', join(CIFAR, 'train'), '--test', join(CIFAR, 'test'),
     '--trigger', 'grid', '--target', '0', ...common, '--engine', engine, '--out', join(OUT, 'bench.clean.onnx'), '--json']);
   return { rep: JSON.parse(r.stdout), rssMb: r.rssMb };
 };

@@ -39,7 +39,7 @@ await check('nad-onnx inspect --json on a committed fixture: its input and three
 const lib = await import('nad-onnx');
 await check('import("nad-onnx") exports exactly the documented API', () => {
   const names = Object.keys(lib).sort().join(',');
-  assert(names === 'BadInputError,ExitCode,GateError,GateRejection,METHODS,NadError,clean,evaluate,inspect,scan', names);
+  assert(names === 'BadInputError,DEFAULT_METHOD,ExitCode,GateError,GateRejection,METHODS,NadError,clean,evaluate,inspect,scan', names);
 });
 await check('library inspect gives the taps', async () => {
   const r = await lib.inspect(join(root, 'fixtures/models/wrn16_1_nad.onnx'));
@@ -48,7 +48,7 @@ await check('library inspect gives the taps', async () => {
 await check('library clean (1 + 1 epochs, quick-start fixture) writes a verified model and lowers the ASR', async () => {
   const out = join(mkdtempSync(join(tmpdir(), 'nad-pack-')), 'clean.onnx');
   const r = await lib.clean({ model: join(root, 'fixtures/models/wrn16_1_nad.onnx'), data: join(root, 'fixtures/data/fmnist-clean'),
-    test: join(root, 'fixtures/data/fmnist-test.npz'), trigger: 'grid', target: 0, teacherEpochs: 1, epochs: 1, lrDropEpoch: 1, out });
+    test: join(root, 'fixtures/data/fmnist-test.npz'), trigger: 'grid', target: 0, method: 'nad', teacherEpochs: 1, epochs: 1, lrDropEpoch: 1, out });
   assert(existsSync(out) && r.output.written, 'no output');
   assert(r.method === 'nad' && r.before.asr > 99 && r.after.asr < r.before.asr / 2, `asr ${r.before.asr} -> ${r.after.asr}`);
   assert(r.export_check.max_abs_logit_diff < 1e-3, `export check ${r.export_check.max_abs_logit_diff}`);

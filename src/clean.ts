@@ -13,7 +13,7 @@ import { provenanceMetadata, TOOL_VERSION } from './export/provenance.js';
 import { modelBytes, refuseInputPath, samePath, sha256, writeFileAtomic } from './export/write-model.js';
 import { TrainableModel } from './import/trainable-model.js';
 import type { DefenceContext, DefenceResult, Intermediate } from './defences/defence.js';
-import { COMMON_OPTIONS, FLAG, type MethodOptions } from './defences/method-options.js';
+import { COMMON_OPTIONS, DEFAULT_METHOD, FLAG, type MethodOptions } from './defences/method-options.js';
 import { defenceNamed } from './defences/registry.js';
 import { RunCheckpoint } from './training/checkpoint.js';
 import { DEFAULT_LR_RETRIES } from './training/phase.js';
@@ -147,7 +147,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   timings.load_s = (performance.now() - t0) / 1000;
 
   // The method and its flags, now that the model and the data are known to be good.
-  const method = o.method ?? 'nad';
+  const method = o.method ?? DEFAULT_METHOD;
   const def = defenceNamed(method);
   checkApplicable(o, method, def.options);
   const resolved = def.resolve(o);

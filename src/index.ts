@@ -8,7 +8,7 @@ export { evaluate, type EvaluateOptions } from './evaluate.js';
 export { inspect, type InspectResult, type InspectOptions } from './inspect.js';
 export { scan, type ScanOptions } from './run-scan.js';
 export type { ScanResult, ScanJson, ScanClass, SecondarySignal } from './scan/scan.js';
-export { METHODS, type MethodName, type MethodOptions } from './defences/method-options.js';
+export { DEFAULT_METHOD, METHODS, type MethodName, type MethodOptions } from './defences/method-options.js';
 export type { Metrics } from './verify/metrics.js';
 export type { EpochProgress } from './progress.js';
 export type { EpochLoss } from './training/epoch-loop.js';

@@ -20,7 +20,7 @@ const DATA = join(FIXTURES, 'data', 'fmnist-clean');
 const TEST = join(FIXTURES, 'data', 'fmnist-test.npz');
 /** The README quick start, as committed there: the NAD defaults, shortened to 2 + 2 epochs. */
 const QUICK_MODEL = 'wrn16_1_nad';
-const QUICK = ['--lr-drop-epoch', '1', '--teacher-epochs', '2', '--epochs', '2'];
+const QUICK = ['--method', 'nad', '--lr-drop-epoch', '1', '--teacher-epochs', '2', '--epochs', '2'];
 
 beforeAll(wasm);
 
@@ -141,7 +141,7 @@ describe('gates, determinism, bad input', () => {
 
   it('--max-asr missed: exit 1, the report says which, nothing written', async () => {
     const out = join(dir, 'gate.onnx');
-    const r = await cli(['clean', modelPath('wrn16_1'), ...SHORT, '--max-asr', '0', '--out', out, '--json']);
+    const r = await cli(['clean', '--method', 'nad', modelPath('wrn16_1'), ...SHORT, '--max-asr', '0', '--out', out, '--json']);
     expect(r.code).toBe(1);
     expect(existsSync(out)).toBe(false);
     const rep = JSON.parse(r.stdout);
@@ -153,8 +153,8 @@ describe('gates, determinism, bad input', () => {
 
   it('the same inputs and seed give byte-identical output', async () => {
     const a = join(dir, 'det-a.onnx'), b = join(dir, 'det-b.onnx');
-    expect((await cli(['clean', modelPath('wrn16_1'), ...SHORT, '--out', a, '--quiet'])).code).toBe(0);
-    expect((await cli(['clean', modelPath('wrn16_1'), ...SHORT, '--out', b, '--quiet'])).code).toBe(0);
+    expect((await cli(['clean', '--method', 'nad', modelPath('wrn16_1'), ...SHORT, '--out', a, '--quiet'])).code).toBe(0);
+    expect((await cli(['clean', '--method', 'nad', modelPath('wrn16_1'), ...SHORT, '--out', b, '--quiet'])).code).toBe(0);
     expect(readFileSync(a).equals(readFileSync(b))).toBe(true);
   });
 
@@ -167,7 +167,7 @@ describe('gates, determinism, bad input', () => {
   for (const [name, extra, code, pattern] of bad) {
     it(`${name}: exit ${code}, one line, no output`, async () => {
       const out = join(dir, `bad-${name.replace(/\W/g, '')}.onnx`);
-      const args = ['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.1', '--test', TEST, '--teacher-epochs', '1', '--epochs', '1', '--out', out];
+      const args = ['clean', '--method', 'nad', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.1', '--test', TEST, '--teacher-epochs', '1', '--epochs', '1', '--out', out];
       // Later flags win in commander: the case's flags override the defaults above.
       const r = await cli([...args, ...extra]);
       expect(r.code, r.stderr).toBe(code);
@@ -181,7 +181,7 @@ describe('gates, determinism, bad input', () => {
 describe('clean with a ready teacher', () => {
   it('--teacher takes an ONNX teacher; no teacher fine-tuning runs', async () => {
     const out = join(dir, 'teacher.onnx');
-    const r = await cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.2', '--test', TEST, '--trigger', 'grid', '--target', '0',
+    const r = await cli(['clean', '--method', 'nad', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.2', '--test', TEST, '--trigger', 'grid', '--target', '0',
       '--teacher', join(FIXTURES, 'reference', 'teacher_wrn16_1.onnx'), '--epochs', '1', '--lr', '0.01', '--out', out, '--json',
       '--html', join(dir, 'teacher.html')]);
     expect(r.code, r.stderr).toBe(0);
@@ -199,7 +199,7 @@ describe('clean with a ready teacher', () => {
   });
 
   it('--teacher with taps of other spatial sizes is refused', async () => {
-    const r = await cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.1', '--teacher', modelPath('tvresnet_w16'), '--out', join(dir, 'x.onnx')]);
+    const r = await cli(['clean', '--method', 'nad', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.1', '--teacher', modelPath('tvresnet_w16'), '--out', join(dir, 'x.onnx')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/do not match the student's spatial sizes/);
   });

@@ -46,7 +46,7 @@ describe('method flags', () => {
   for (const [name, extra, pattern] of bad) {
     it(`${name}: exit 2, one line, no output`, async () => {
       const out = join(dir, `bad-${name.replace(/\W/g, '')}.onnx`);
-      const r = await cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.1', '--out', out, ...extra]);
+      const r = await cli(['clean', '--method', 'nad', modelPath('wrn16_1'), '--data', DATA, '--ratio', '0.1', '--out', out, ...extra]);
       expect(r.code, r.stderr).toBe(2);
       expect(isOneLineError(r.stderr), r.stderr).toBe(true);
       expect(r.stderr.trim()).toMatch(pattern);
@@ -77,7 +77,7 @@ describe('method flags', () => {
     ];
     for (const [extra, pattern] of cases) {
       const t0 = Date.now();
-      const r = await cli(['clean', modelPath('wrn16_1'), '--data', DATA, '--test', TEST, '--ratio', '0.1', ...extra]);
+      const r = await cli(['clean', '--method', 'nad', modelPath('wrn16_1'), '--data', DATA, '--test', TEST, '--ratio', '0.1', ...extra]);
       expect(r.code, r.stderr).toBe(2);
       expect(isOneLineError(r.stderr), r.stderr).toBe(true);
       expect(r.stderr.trim()).toMatch(pattern);
@@ -90,7 +90,7 @@ describe('method flags', () => {
     const broken = join(dir, 'broken.onnx');
     const { writeFileSync } = await import('node:fs');
     writeFileSync(broken, readFileSync(modelPath('wrn16_1')).subarray(0, 5000));
-    const r = await cli(['clean', broken, '--data', DATA, '--out', join(dir, 'x.onnx'), '--rho', '1']);
+    const r = await cli(['clean', '--method', 'nad', broken, '--data', DATA, '--out', join(dir, 'x.onnx'), '--rho', '1']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/broken\.onnx/);
     expect(r.stderr).not.toMatch(/--rho/);
@@ -107,7 +107,7 @@ describe('method flags', () => {
 describe('accuracy warning', () => {
   it('a drop of more than 3 points with no gate: one warning line with the fine-tuning baseline\'s drop; none with --max-acc-drop', async () => {
     // The annealed fixture loses accuracy under any fine-tuning at NAD's learning rate (README).
-    const args = ['clean', modelPath('wrn16_1'), '--data', DATA, '--test', TEST, '--teacher-epochs', '1', '--epochs', '1', '--json'];
+    const args = ['clean', '--method', 'nad', modelPath('wrn16_1'), '--data', DATA, '--test', TEST, '--teacher-epochs', '1', '--epochs', '1', '--json'];
     const r = await cli([...args, '--out', join(dir, 'warn.onnx')]);
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
@@ -125,7 +125,7 @@ describe('accuracy warning', () => {
 describe('methods share one pipeline', () => {
   it('--method ft is NAD\'s teacher: the same flags and seed give the teacher\'s figures', async () => {
     const common = ['--data', DATA, '--test', TEST, '--trigger', 'grid', '--target', '0', '--lr-drop-epoch', '1', '--json', '--quiet'];
-    const nad = JSON.parse((await cli(['clean', modelPath('wrn16_1_nad'), ...common, '--teacher-epochs', '2', '--epochs', '1', '--out', join(dir, 'n.onnx')])).stdout);
+    const nad = JSON.parse((await cli(['clean', '--method', 'nad', modelPath('wrn16_1_nad'), ...common, '--teacher-epochs', '2', '--epochs', '1', '--out', join(dir, 'n.onnx')])).stdout);
     const ft = JSON.parse((await cli(['clean', modelPath('wrn16_1_nad'), ...common, '--method', 'ft', '--epochs', '2', '--out', join(dir, 'f.onnx')])).stdout);
     expect(schemaErrors('clean-report.schema.json', ft)).toBe('');
     expect(ft.method).toBe('ft');

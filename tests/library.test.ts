@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { clean, evaluate, inspect, BadInputError, type EpochProgress } from '../src/index.js';
+import { clean, evaluate, inspect, BadInputError, DEFAULT_METHOD, type EpochProgress } from '../src/index.js';
 import { FIXTURES, modelPath } from './helpers/fixtures.js';
 import { cli } from './helpers/cli.js';
 
@@ -28,7 +28,7 @@ describe('library API', () => {
     const seen = new Set<string>();
     const out = join(dir, 'lib.onnx');
     const r = await clean({
-      model: modelPath('wrn16_1'), data: DATA, ratio: 0.2, test: TEST, trigger: 'grid', target: 0, teacherEpochs: 1, epochs: 1, lr: 0.01, out,
+      model: modelPath('wrn16_1'), method: 'nad', data: DATA, ratio: 0.2, test: TEST, trigger: 'grid', target: 0, teacherEpochs: 1, epochs: 1, lr: 0.01, out,
       onProgress: (p: EpochProgress) => seen.add(p.phase),
     });
     expect([...seen].sort()).toEqual(['eval', 'nad', 'teacher']);
@@ -37,11 +37,20 @@ describe('library API', () => {
     expect(r.before.asr).toBeGreaterThan(90);
   });
 
+  it('without a method, clean runs the default, ft (the best worst case of the efficacy table)', async () => {
+    expect(DEFAULT_METHOD).toBe('ft');
+    const r = await clean({ model: modelPath('wrn16_1'), data: DATA, ratio: 0.2, epochs: 1, lr: 0.01, out: join(dir, 'default.onnx') });
+    expect(r.method).toBe('ft');
+    expect(r.parameters).toMatchObject({ epochs: 1, lr: 0.01 });
+    expect(Object.keys(r.losses)).toEqual(['ft']);
+    expect(r.parameters).not.toHaveProperty('teacher_epochs');
+  });
+
   it('clean is cancellable with an AbortSignal: it rejects and writes nothing', async () => {
     const ac = new AbortController();
     const out = join(dir, 'aborted.onnx');
     const run = clean({
-      model: modelPath('wrn16_1'), data: DATA, ratio: 0.2, teacherEpochs: 2, epochs: 2, out, signal: ac.signal,
+      model: modelPath('wrn16_1'), method: 'nad', data: DATA, ratio: 0.2, teacherEpochs: 2, epochs: 2, out, signal: ac.signal,
       onProgress: () => ac.abort(),
     });
     await expect(run).rejects.toMatchObject({ name: 'AbortError' });

@@ -50,7 +50,7 @@ describe('interruption', () => {
   it('SIGINT during clean: exit 130, no output, no temporary files', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nad-int-'));
     const out = join(dir, 'out.onnx');
-    const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', modelPath('wrn16_1'), '--data', join(FIXTURES, 'data', 'fmnist-clean'),
+    const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', '--method', 'nad', modelPath('wrn16_1'), '--data', join(FIXTURES, 'data', 'fmnist-clean'),
       '--epochs', '5', '--teacher-epochs', '5', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c) => (stderr += c));
@@ -67,7 +67,7 @@ describe('interruption', () => {
 describe('checkpoint and resume', () => {
   it('a killed run resumes from its checkpoint and ends in the same bytes as an uninterrupted run', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nad-ck-'));
-    const args = (out: string, extra: string[] = []) => [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', modelPath('wrn16_1'), '--data', join(FIXTURES, 'data', 'fmnist-clean'),
+    const args = (out: string, extra: string[] = []) => [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', '--method', 'nad', modelPath('wrn16_1'), '--data', join(FIXTURES, 'data', 'fmnist-clean'),
       '--ratio', '0.3', '--teacher-epochs', '2', '--epochs', '2', '--lr', '0.01', '--out', out, '--quiet', ...extra];
     const run = runCli;
     const reference = join(dir, 'reference.onnx');
@@ -102,7 +102,7 @@ describe('damaged weights are bad input, not a training failure', () => {
   it('an initializer holding NaN is refused at load time, naming the tensor (clean and eval: exit 2, nothing written)', async () => {
     const path = damaged('block1.0.conv1.weight', 'wrn16_1_unfused', (v) => (v[7] = NaN));
     const out = join(dir, 'nan.onnx');
-    for (const args of [['clean', path, '--data', DATA, '--out', out], ['eval', path, '--data', DATA]]) {
+    for (const args of [['clean', '--method', 'nad', path, '--data', DATA, '--out', out], ['eval', path, '--data', DATA]]) {
       const r = await cli(args);
       expect(r.code).toBe(2);
       expect(isOneLineError(r.stderr), r.stderr).toBe(true);
@@ -114,7 +114,7 @@ describe('damaged weights are bad input, not a training failure', () => {
   it('finite weights that compute non-finite logits (a negative running variance): exit 2 before training, naming the images and the first node', async () => {
     const path = damaged('block2.0.bn1.running_var', 'wrn16_1_unfused', (v) => v.fill(-1, 0, 4));
     const out = join(dir, 'negvar.onnx');
-    const r = await cli(['clean', path, '--data', DATA, '--out', out]);
+    const r = await cli(['clean', '--method', 'nad', path, '--data', DATA, '--out', out]);
     expect(r.code).toBe(2);
     expect(isOneLineError(r.stderr), r.stderr).toBe(true);
     expect(r.stderr).toMatch(/computes NaN or infinite logits for 64 of the first 64 --data images before any training \(the first non-finite output is node '[^']+' \(BatchNormalization\)\); its weights are damaged/);
@@ -201,7 +201,7 @@ describe('determinism across machines', () => {
     const { loadCheckpoint, saveCheckpoint } = await import('../src/training/checkpoint.js');
     const dir = mkdtempSync(join(tmpdir(), 'nad-ck-machine-'));
     const ck = join(dir, 'ck');
-    const args = (out: string) => ['clean', modelPath('wrn16_1'), '--data', join(FIXTURES, 'data', 'fmnist-clean'), '--ratio', '0.1', '--teacher-epochs', '1', '--epochs', '1',
+    const args = (out: string) => ['clean', '--method', 'nad', modelPath('wrn16_1'), '--data', join(FIXTURES, 'data', 'fmnist-clean'), '--ratio', '0.1', '--teacher-epochs', '1', '--epochs', '1',
       '--checkpoint', ck, '--out', out, '--json', '--max-acc-drop', '100'];
     const first = await cli(args(join(dir, 'a.onnx')));
     expect(first.code, first.stderr).toBe(0);

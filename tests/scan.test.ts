@@ -109,7 +109,7 @@ describe('nad-onnx scan', () => {
     const html = join(dir, 'report.html'), report = join(dir, 'report.json');
     // The README quick start, plus a scan with a budget CI affords (320 images, 16 epochs; bench/scan.sh runs the defaults):
     // the suite's longest test (155 s alone here), so the CLI's kill comes just before the test's own 900 s limit.
-    const r = await cli(['clean', modelPath('wrn16_1_nad'), '--data', join(FIXTURES, 'data', 'fmnist-clean'), '--test', join(FIXTURES, 'data', 'fmnist-test.npz'),
+    const r = await cli(['clean', '--method', 'nad', modelPath('wrn16_1_nad'), '--data', join(FIXTURES, 'data', 'fmnist-clean'), '--test', join(FIXTURES, 'data', 'fmnist-test.npz'),
       '--trigger', 'grid', '--target', '0', '--lr-drop-epoch', '1', '--teacher-epochs', '2', '--epochs', '2', '--out', join(dir, 'clean.onnx'),
       '--scan', '--scan-images', '320', '--scan-epochs', '16', '--report', report, '--html', html, '--json'], { timeout: 880_000 });
     expect(r.code, r.stderr).toBe(0);
@@ -167,7 +167,7 @@ describe('nad-onnx scan', () => {
     expect(isOneLineError(r.stderr)).toBe(true);
     expect(r.stderr.trim()).toMatch(/^nad-onnx: --html .*wrn16_1_nad\.onnx: refusing to overwrite the input model$/);
     expect(readFileSync(modelPath('wrn16_1_nad')).equals(before)).toBe(true);
-    r = await cli(['clean', modelPath('wrn16_1_nad'), '--data', join(FIXTURES, 'data', 'fmnist-clean'), '--out', join(dir, 'o.onnx'), '--max-anomaly', '2']);
+    r = await cli(['clean', '--method', 'nad', modelPath('wrn16_1_nad'), '--data', join(FIXTURES, 'data', 'fmnist-clean'), '--out', join(dir, 'o.onnx'), '--max-anomaly', '2']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--max-anomaly needs --scan/);
     expect(existsSync(html) || existsSync(join(dir, 'o.onnx'))).toBe(false);

@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { BACKENDS } from '../backend/select-backend.js';
 import { ENGINES, type EngineChoice } from '../training/engine.js';
 import { DEFENCES } from '../defences/registry.js';
+import { DEFAULT_METHOD } from '../defences/method-options.js';
 import { DEVICES, type DeviceChoice } from '../verify/device.js';
 import { describeError, ExitCode } from '../errors.js';
 import { formatInspect, inspect } from '../inspect.js';
@@ -97,7 +98,7 @@ program
   .option('--trigger <spec>', 'trigger to measure ASR: grid | square:<size> | blend:<png|random:seed>:<alpha> | sig:<delta>:<f> | patch:<png>:<x>:<y>')
   .option('--target <label>', 'the backdoor target class', num('--target', true))
   .option('--poisoned <path>', 'already-triggered test images (any attack), labelled with their true classes')
-  .option('--method <name>', `defence: ${DEFENCES.map((d) => `${d.name} (${d.summary})`).join('; ')} (default nad)`)
+  .option('--method <name>', `defence: ${DEFENCES.map((d) => `${d.name} (${d.summary})`).join('; ')} (default ${DEFAULT_METHOD}, the best worst case in bench/README.md's efficacy table)`)
   .option('--epochs <n>', 'epochs of the method (nad: distillation 20; ft 10; ft-sam 20; fst 10; sau 10; rnp: mask recovery 20)', num('--epochs', true))
   .option('--lr <lr>', 'learning rate (nad, ft: 0.1, x0.1 from --lr-drop-epoch; ft-sam, fst: 0.01, cosine; sau: Adam 1e-4; rnp: unlearning 0.01)', num('--lr'))
   .option('--batch <n>', 'batch size (nad, ft: 64; ft-sam, sau: 256; fst, anp, rnp: 128)', num('--batch', true))

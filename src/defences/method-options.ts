@@ -7,8 +7,16 @@ import type { AttentionKind } from '../training/attention.js';
 export const METHODS = ['nad', 'ft', 'ft-sam', 'fst', 'anp', 'sau', 'rnp'] as const;
 export type MethodName = (typeof METHODS)[number];
 
+/**
+ * What `clean` runs without --method: the method with the best worst case over the attack fixtures of
+ * bench/README.md's efficacy table (distance to ASR <= 2 % and an acc_all drop <= 2 points, then cost),
+ * chosen from measurements, never per attack. ft: 17.5 points at its worst (Blended), against NAD's 18.6, at
+ * a fifth of NAD's time.
+ */
+export const DEFAULT_METHOD: MethodName = 'ft';
+
 export interface MethodOptions {
-  /** The defence (default nad). */
+  /** The defence (default DEFAULT_METHOD). */
   method?: string;
   /** NAD: the method that makes the teacher (default ft). */
   teacherMethod?: string;
