@@ -159,7 +159,7 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   const plan = planMemory({
     floatsPerImage, parameterBytes, stateFactor: def.stateFactor(resolved), batch: def.describe(resolved).batch as number,
     dataBytes: train.x.byteLength + (o.test ? test.x.byteLength : 0) + (poisoned?.x.byteLength ?? 0), frozenModels: def.frozenModels ?? 0,
-    inputGradientGraphs: def.inputGradientGraphs ?? 0,
+    inputGradientGraphs: def.inputGradientGraphs ?? 0, restartSnapshot: o.lr === undefined,
   });
   const budget = memoryBudget(o.maxMemory);
   checkBudget(plan, budget, o.maxMemory);

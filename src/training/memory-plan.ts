@@ -36,6 +36,8 @@ export interface MemoryPlanInput {
   frozenModels: number;
   /** Input-gradient graphs beside training at the same batch (SAU's PGD): each keeps a training step's activations. */
   inputGradientGraphs?: number;
+  /** A phase keeps its start (weights and method state) to restart from when a default learning rate diverges. */
+  restartSnapshot?: boolean;
 }
 
 export function planMemory(i: MemoryPlanInput): { total: number; parts: MemoryPart[] } {
@@ -49,6 +51,9 @@ export function planMemory(i: MemoryPlanInput): { total: number; parts: MemoryPa
   ];
   if (i.frozenModels > 0) {
     parts.push({ what: `${i.frozenModels === 1 ? 'the frozen teacher' : `${i.frozenModels} frozen forward passes`} at batch ${i.batch}`, bytes: i.frozenModels * (forward(i.batch) * INFERENCE_FACTOR + i.parameterBytes) });
+  }
+  if (i.restartSnapshot) {
+    parts.push({ what: 'the copy of the weights and state a diverging phase restarts from', bytes: i.parameterBytes * (1 + i.stateFactor) });
   }
   if (i.inputGradientGraphs) {
     parts.push({ what: `${i.inputGradientGraphs} input-gradient passes (PGD) at batch ${i.batch}`, bytes: i.inputGradientGraphs * forward(i.batch) * TRAIN_STEP_FACTOR });
