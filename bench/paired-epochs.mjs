@@ -8,10 +8,10 @@
 // per phase by `clean`; the "phase" ratio charges it to a 10-epoch teacher and a 20-epoch distillation).
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { cpus, loadavg } from 'node:os';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { describeMachine } from './machine.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -91,11 +91,6 @@ export function printPaired(p, machine) {
     const s = [...r.round_ratios].sort((a, b) => a - b);
     console.log(`| ${kind === 'ft' ? 'fine-tuning (teacher)' : 'NAD step'} | ${f(r.ours_images_per_s)} img/s | ${f(r.py_images_per_s)} img/s | ${f(r.ratio, 3)} | ${f(s[0], 3)} / ${f(s[Math.floor(s.length / 2)], 3)} / ${f(s[s.length - 1], 3)} | ${f(r.setup_s, 2)} s | ${f(r.phase_ratio, 3)} |`);
   }
-}
-
-export function describeMachine() {
-  const avx512 = /\bavx512f\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
-  return { avx512, text: `${cpus()[0]?.model ?? 'unknown CPU'}, ${avx512 ? 'AVX-512 (avx512f)' : 'no AVX-512 (AVX2 or older)'}, ${cpus().length} cores, 1-min load at start ${loadavg()[0].toFixed(2)}` };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -7,6 +7,7 @@
 // pass over the non-target images). Prints a JSON line: images/s of each side over all rounds, each round's, and
 // the ratio: the median of the rounds' ratios (and the ratio of the totals beside it).
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { loadDataset } from '../dist/data/load-dataset.js';
 import { createEvaluationSession, nhwcToNchw, useThreads } from '../dist/verify/onnx-runtime.js';
@@ -58,7 +59,7 @@ export async function pairedEval(model, folder, rounds = 4) {
   };
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop())) {
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [model, folder, rounds] = process.argv.slice(2);
   console.log(JSON.stringify(await pairedEval(model, folder, Number(rounds ?? 8))));
 }

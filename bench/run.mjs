@@ -8,17 +8,16 @@
 // the idle side stopped), which the full run calls last: whole runs minutes apart cannot tell this machine's
 // drift from a real difference; their ratios are printed beside. Stop other jobs first. See bench/README.md.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpus, loadavg } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { describeMachine } from './machine.mjs';
 import { pairedEpochs, printPaired } from './paired-epochs.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.argv.includes('--quick');
 const preact = process.argv.includes('--preact');
-const avx512 = /\bavx512f\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
-const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${avx512 ? 'AVX-512 (avx512f)' : 'no AVX-512 (AVX2 or older)'}, ${cpus().length} cores, 1-min load at start ${loadavg()[0].toFixed(2)}`;
+const { avx512, text: machine } = describeMachine();
 const engineArg = process.argv.indexOf('--engine');
 const engine = engineArg > 0 ? process.argv[engineArg + 1] : 'auto';
 const OUT = join(ROOT, 'bench', 'out');
