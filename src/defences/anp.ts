@@ -27,7 +27,7 @@ import { nhwcToNchw } from '../verify/onnx-runtime.js';
 import { checkCommon, nonNegative } from './checks.js';
 import type { Defence, DefenceContext, TrainedCopy } from './defence.js';
 import { CROP_FLIP } from './ft-sam.js';
-import { describePruneRule, parsePruneBy, pruneByMasks, requireBatchNorm, splitForPruning, type Pruning, type PruneRule } from './mask-pruning.js';
+import { describePruneRule, parsePruneBy, pruneByMasks, splitForPruning, type Pruning, type PruneRule } from './mask-pruning.js';
 import type { MethodOptions } from './method-options.js';
 
 export interface AnpOptions {
@@ -103,7 +103,6 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
   const restored = ctx.restore(model);
   const store = new ParameterStore(model);
   const { train, held } = splitForPruning(ctx.data, r.prune, ctx.seed);
-  requireBatchNorm('anp', model, ctx.source.path);
   const engine = await createEngine(model, store, anpEngineSpec(model.numClasses),
     { choice: ctx.engine, method: 'anp', onLog: ctx.log, preferTfjs: ctx.preferTfjs });
   const rng = new Rng(ctx.seed + 2);

@@ -48,9 +48,10 @@ export function splitForPruning(data: Dataset, rule: PruneRule, seed: number): {
 
 /**
  * Mask pruning needs BatchNorm channels: the graph's BatchNormalization nodes or BatchNorms restored from
- * convs (the sites the training graph masks). Refuses a model with none, before any training.
+ * convs (the sites the training graph masks). The pipeline refuses a model with none (Defence.masksBatchNorm)
+ * before anything trains; `masker` names the method, or the chain's stage, that masks.
  */
-export function requireBatchNorm(method: string, model: TrainableModel, path: string, masker = method.toUpperCase()): void {
+export function requireBatchNorm(method: string, model: TrainableModel, path: string, masker: string): void {
   if (model.runner.restored.size > 0 || model.graph.nodes.some((n) => n.opType === 'BatchNormalization')) return;
   model.dispose();
   throw new BadInputError(`--method ${method}: ${path} has no BatchNorm layer (nor a folded one to restore); ${masker} masks BatchNorm channels`);

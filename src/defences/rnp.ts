@@ -26,7 +26,7 @@ import { anpEngineSpec, maskStep } from './anp.js';
 import { checkCommon, nonNegative } from './checks.js';
 import type { Defence, DefenceContext, TrainedCopy } from './defence.js';
 import { CROP_FLIP } from './ft-sam.js';
-import { describePruneRule, parsePruneBy, pruneByMasks, requireBatchNorm, splitForPruning, type Pruning, type PruneRule } from './mask-pruning.js';
+import { describePruneRule, parsePruneBy, pruneByMasks, splitForPruning, type Pruning, type PruneRule } from './mask-pruning.js';
 import type { MethodOptions } from './method-options.js';
 import { trainCopy } from './train-copy.js';
 
@@ -73,7 +73,6 @@ async function rnpTrain(ctx: DefenceContext, r: RnpOptions): Promise<{ copy: Tra
 
   // 1. Unlearning, as a phase (checkpointed, restarted at a tenth of a diverging default rate).
   const unlearned = await trainCopy(local, { name: 'unlearn', seedOffset: 2 }, (model, store) => {
-    requireBatchNorm('rnp', model, ctx.source.path);
     const opt = new Sgd(r.sgd);
     return {
       title: 'unlearning', optimizer: opt, gradients: { terms: [crossEntropyTerm(model.numClasses)], logits: true },
