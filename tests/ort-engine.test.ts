@@ -169,6 +169,21 @@ describe('onnxruntime engine: gradients of every op it differentiates', () => {
       nodes: [{ op: 'Concat', inputs: Array(40).fill(A), outputs: ['a160'], attrs: { axis: 1 } },
         { op: 'Conv', inputs: ['a160', 'wg80'], outputs: ['h'], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [2, 2], group: 80 } }],
       inits: [{ name: 'wg80', dims: [160, 2, 3, 3], float: Array.from(randoms(2880, 14), (v) => v * 0.5) }] },
+    // Dense convs whose input fills whole NCHWc blocks (16 channels): the filter gradient runs through blocked one-hot
+    // depthwise taps (src/ort-training/gradients/conv.ts), with dilation and asymmetric pads, stride 2, and a 1x1 that
+    // needs no shift.
+    { name: 'blocked Conv 16 -> 16, dilation 2, pads 2,1,2,3', channels: 16,
+      nodes: [{ op: 'Concat', inputs: [A, A, A, A], outputs: ['a16'], attrs: { axis: 1 } },
+        { op: 'Conv', inputs: ['a16', 'wb1'], outputs: ['h'], attrs: { kernel_shape: [3, 3], pads: [2, 1, 2, 3], dilations: [2, 2] } }],
+      inits: [{ name: 'wb1', dims: [16, 16, 3, 3], float: Array.from(randoms(2304, 15), (v) => v * 0.2) }] },
+    { name: 'blocked Conv 16 -> 16, stride 2', channels: 16, size: 4,
+      nodes: [{ op: 'Concat', inputs: [A, A, A, A], outputs: ['a16'], attrs: { axis: 1 } },
+        { op: 'Conv', inputs: ['a16', 'wb2'], outputs: ['h'], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [2, 2] } }],
+      inits: [{ name: 'wb2', dims: [16, 16, 3, 3], float: Array.from(randoms(2304, 16), (v) => v * 0.2) }] },
+    { name: 'blocked Conv 16 -> 32, 1x1', channels: 32,
+      nodes: [{ op: 'Concat', inputs: [A, A, A, A], outputs: ['a16'], attrs: { axis: 1 } },
+        { op: 'Conv', inputs: ['a16', 'wb3'], outputs: ['h'], attrs: { kernel_shape: [1, 1] } }],
+      inits: [{ name: 'wb3', dims: [32, 16, 1, 1], float: Array.from(randoms(512, 17), (v) => v * 0.5) }] },
     { name: 'Conv with auto_pad SAME_UPPER, stride 2', nodes: [{ op: 'Conv', inputs: [A, 'wa'], outputs: ['h'], attrs: { kernel_shape: [3, 3], auto_pad: 'SAME_UPPER', strides: [2, 2] } }], channels: 4, size: 4,
       inits: [{ name: 'wa', dims: [4, 4, 3, 3], float: Array.from(randoms(144, 11), (v) => v * 0.3) }] },
     { name: 'BatchNormalization (train mode)', nodes: [{ op: 'BatchNormalization', inputs: [A, 'bs', 'bb', 'bm', 'bv'], outputs: ['h'], attrs: { epsilon: { float: 1e-5 }, momentum: { float: 0.9 } } }], channels: 4,

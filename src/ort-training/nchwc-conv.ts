@@ -95,6 +95,21 @@ export function blockedInputGradientFilter(b: GraphBuilder, w: string, channels:
 }
 
 /**
+ * x [N, C, H, W] in MLAS's blocked layout [N, C/B, H, W, B], reordered once per tensor: a block's 3x3 conv, its
+ * 1x1 shortcut and their filter gradients read the same input.
+ */
+export function blockedInput(b: GraphBuilder, x: string, name: string): string {
+  b.usesNchwc = true;
+  let xb = b.nchwcInputs.get(x);
+  if (!xb) {
+    xb = b.fresh('nchwc_in');
+    b.nchwcInputs.set(x, xb);
+    b.nodes.push({ name: `${name}#reorder_in`, opType: 'ReorderInput', domain: NCHWC_DOMAIN, input: [x], output: [xb], attribute: [] });
+  }
+  return xb;
+}
+
+/**
  * Emits y = Conv(x, w[, bias]) with the given (ONNX Conv) attributes; `channels` are the conv's input and
  * output channel counts. Blocked when runsBlocked(); otherwise a plain Conv. `blocked` is w already in
  * MLAS's blocks (blockedFilter()), where the caller made it. MLAS's plain-input kernel (a first layer on
@@ -110,15 +125,8 @@ export function emitConv(
     b.nodes.push({ name, opType: 'Conv', input: bias ? [x, w, bias] : [x, w], output: [y], attribute });
     return;
   }
-  b.usesNchwc = true;
   const wb = blocked ?? blockedFilter(b, w, channels);
-  // One reorder per tensor: a block's 3x3 conv and its 1x1 shortcut read the same input.
-  let xb = b.nchwcInputs.get(x);
-  if (!xb) {
-    xb = b.fresh('nchwc_in');
-    b.nchwcInputs.set(x, xb);
-    b.nodes.push({ name: `${name}#reorder_in`, opType: 'ReorderInput', domain: NCHWC_DOMAIN, input: [x], output: [xb], attribute: [] });
-  }
+  const xb = blockedInput(b, x, name);
   const yb = b.fresh('nchwc_out');
   b.nodes.push({ name, opType: 'Conv', domain: NCHWC_DOMAIN, input: bias ? [xb, wb, bias] : [xb, wb], output: [yb], attribute });
   b.nodes.push({ name: `${name}#reorder_out`, opType: 'ReorderOutput', domain: NCHWC_DOMAIN, input: [yb], output: [y], attribute: attributeProtos({ channels: channels.out }) });

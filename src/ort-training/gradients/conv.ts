@@ -7,7 +7,7 @@
  */
 import { resolvePads } from '../../import/ops/conv.js';
 import { attributeProtos, type GraphBuilder } from '../graph-builder.js';
-import { blockedInputGradientFilter, emitConv, runsBlocked } from '../nchwc-conv.js';
+import { NCHWC_DOMAIN, blockedInput, blockedInputGradientFilter, emitConv, runsBlocked } from '../nchwc-conv.js';
 import { UnsupportedForTraining, ints, type GradientContext } from './gradient-types.js';
 
 export interface ConvGeometry {
@@ -123,6 +123,8 @@ function denseFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeom
   const [co, ci] = wDims as [number, number];
   const [kh, kw] = g.kernel as [number, number];
   const taps = kh * kw;
+  const hw = g.outHW[0]! * g.outHW[1]!;
+  if (b.nchwcBlock > 0 && ci % b.nchwcBlock === 0 && 2 * hw > co) return blockedDenseFilterGradient(b, x, dy, g, wDims);
   // im2col as one grouped Conv with fixed one-hot kernels: output channel c*taps + t is input channel c seen
   // through kernel tap t, with the layer's own strides, dilations and pads: [N, Ci*KH*KW, Ho, Wo].
   const oneHot = new Array<number>(ci * taps * taps).fill(0);
@@ -131,7 +133,6 @@ function denseFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeom
     group: ci, kernel_shape: g.kernel, strides: g.strides, dilations: g.dilations, pads: g.pads,
   });
   const cols = b.one('Reshape', [cols4, b.ints([0, 0, -1])]); // [N, Ci*K, Ho*Wo]
-  const hw = g.outHW[0]! * g.outHW[1]!;
   if (2 * hw <= co) {
     // Few output pixels per image against many output channels (deep layers): per-image products would be
     // larger than the im2col itself (PreAct-ResNet-18's last stage: [64, 4608, 512] from 16 pixels), so the
@@ -147,6 +148,44 @@ function denseFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeom
   const perImage = b.one('MatMul', [cols, dyT]); // [N, Ci*K, Co]
   const dwT = b.reduceSum(perImage, [0], false); // [Ci*K, Co]
   return b.one('Reshape', [b.one('Transpose', [dwT], { perm: [1, 0] }), b.ints([co, ci, kh, kw])]);
+}
+
+/**
+ * The dense filter gradient through MLAS's blocked kernels, where the input's channels fill whole blocks: per
+ * kernel tap, a depthwise blocked Conv with a one-hot kernel shifts the blocked input by the tap (the layer's
+ * strides, dilations and pads; [N, Ci/B, Ho*Wo, B] as it lies in memory), one MatMul per image against the
+ * output gradient [N, 1, Co, Ho*Wo] and a sum over the batch give that tap's [Ci/B, Co, B]. The direct
+ * depthwise kernel writes each tap once; the one-hot grouped Conv above runs an NCHW im2col and a tiny Gemm
+ * per channel (a [64, 16, 32, 32] input: 3.0 ms for the nine taps against 11.3, bench/README.md).
+ */
+function blockedDenseFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry, wDims: number[]): string {
+  const B = b.nchwcBlock;
+  const [co, ci] = wDims as [number, number];
+  const [kh, kw] = g.kernel as [number, number];
+  const taps = kh * kw;
+  const hw = g.outHW[0]! * g.outHW[1]!;
+  const xb = blockedInput(b, x, b.fresh('Conv_node'));
+  const dyRows = b.one('Reshape', [dy, b.ints([0, 1, co, hw])]);
+  const unshifted = taps === 1 && g.strides.every((s) => s === 1) && g.pads.every((p) => p === 0);
+  const perTap: string[] = [];
+  for (let t = 0; t < taps; t++) {
+    let shifted = xb;
+    if (!unshifted) {
+      // The one-hot depthwise filter in MLAS's depthwise layout [Ci/B][1][KH][KW][B]: every lane sees tap t.
+      const oneHot = new Array<number>(ci * taps).fill(0);
+      for (let block = 0; block < ci / B; block++) for (let lane = 0; lane < B; lane++) oneHot[(block * taps + t) * B + lane] = 1;
+      shifted = b.fresh('nchwc_tap');
+      b.nodes.push({
+        name: b.fresh('Conv_node'), opType: 'Conv', domain: NCHWC_DOMAIN, input: [xb, b.floats(oneHot, [ci, 1, kh, kw])], output: [shifted],
+        attribute: attributeProtos({ group: ci, kernel_shape: g.kernel, strides: g.strides, dilations: g.dilations, pads: g.pads }),
+      });
+    }
+    const cols = b.one('Reshape', [shifted, b.ints([0, ci / B, hw, B])]);
+    perTap.push(b.reduceSum(b.one('MatMul', [dyRows, cols]), [0], false)); // [Ci/B, Co, B]
+  }
+  const all = perTap.length === 1 ? perTap[0]! : b.one('Concat', perTap, { axis: 0 }); // [K * Ci/B, Co, B]
+  const tapLast = b.one('Transpose', [b.one('Reshape', [all, b.ints([taps, ci / B, co, B])])], { perm: [2, 1, 3, 0] }); // [Co, Ci/B, B, K]
+  return b.one('Reshape', [tapLast, b.ints([co, ci, kh, kw])]);
 }
 
 /**
