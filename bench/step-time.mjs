@@ -68,7 +68,7 @@ if (profDir) {
       const s = (shapes[k] ??= { ms: 0, n: 0 });
       s.ms += e.dur / 1000; s.n++;
     }
-    console.log(Object.entries(shapes).sort((a, b) => b[1].ms - a[1].ms).slice(0, 40).map(([k, v]) => `${(v.ms / runs).toFixed(1).padStart(6)} ms ${String(v.n / runs).padStart(3)}x ${k}`).join('\n'));
+    console.log(Object.entries(shapes).sort((a, b) => b[1].ms - a[1].ms).filter(([k]) => !process.env.PROFILE_OP || k.startsWith(process.env.PROFILE_OP + " ")).slice(0, 40).map(([k, v]) => `${(v.ms / runs).toFixed(1).padStart(6)} ms ${String(v.n / runs).padStart(3)}x ${k}`).join('\n'));
   }
   if (process.env.PROFILE === 'nodes') {
     const nodes = {};
