@@ -142,7 +142,9 @@ describe('damaged weights are bad input, not a training failure', () => {
 describe('a default learning rate that diverges', () => {
   // One plain fine-tuning phase on the WRN-16-1 fixture whose step reports a NaN loss whenever the learning
   // rate is above 0.05 (from its third step on, so the loss started finite): the learning rate's fault.
-  async function phase(lr: number, lrRetries: number, checkpointDir?: string, stop?: AbortController) {
+  // fault 'verify': the steps stay finite, but the phase's check of the trained weights (PhaseSpec.verify, NAD's
+  // check of its teacher's taps) refuses weights trained at a rate above 0.05.
+  async function phase(lr: number, lrRetries: number, checkpointDir?: string, stop?: AbortController, fault: 'loss' | 'verify' = 'loss') {
     const { runPhase } = await import('../src/training/phase.js');
     const { RunCheckpoint } = await import('../src/training/checkpoint.js');
     const d = fmnist('train', 48);
@@ -150,6 +152,7 @@ describe('a default learning rate that diverges', () => {
     const store = new ParameterStore(model);
     const optimizer = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
     const warnings: string[] = [];
+    let highest = 0; // the highest learning rate this attempt stepped at
     const r = await runPhase({
       data: { source: 'test', x: d.x, labels: d.y, n: d.n, h: d.h, w: d.w, c: d.c }, seed: 3, engine: 'onnxruntime', method: 'ft',
       checkpoint: RunCheckpoint.open(checkpointDir, 'lr-retry-test'), log: () => {}, warn: (l) => warnings.push(l), lrRetries,
@@ -160,8 +163,13 @@ describe('a default learning rate that diverges', () => {
       step: (engine) => {
         const real = plainStep(engine, store, optimizer);
         let steps = 0; // per attempt: every attempt's first loss is the untrained model's
-        return async (batch, stepLr) => (stepLr > 0.05 && ++steps > 2 ? { total: NaN, terms: {} } : real(batch, stepLr));
+        highest = 0;
+        return async (batch, stepLr) => {
+          highest = Math.max(highest, stepLr);
+          return fault === 'loss' && stepLr > 0.05 && ++steps > 2 ? { total: NaN, terms: {} } : real(batch, stepLr);
+        };
       },
+      verify: fault === 'verify' ? async () => (highest > 0.05 ? 'its taps overflow' : undefined) : undefined,
       epochs: 2, batch: 16, schedule: { kind: 'step', lr, dropEpoch: 1, factor: 0.1 }, augment: { pad: 4, flip: true, cutout: 0 }, seedOffset: 1,
     });
     const weights = store.snapshot();
@@ -182,6 +190,17 @@ describe('a default learning rate that diverges', () => {
     await expect(phase(0.1, 0)).rejects.toThrow(/^fine-tuning diverged at epoch 1 \(loss NaN\); try a smaller learning rate, e\.g\. --lr 0\.01$/);
     // Twice at most: 10 -> 1 -> 0.1 all diverge, and the last message advises 0.01.
     await expect(phase(10, 2)).rejects.toThrow(/diverged at epoch 1 \(loss NaN\); try a smaller learning rate, e\.g\. --lr 0\.01$/);
+  });
+
+  it('a phase whose trained weights fail its check restarts the same way; with a chosen learning rate the check fails the run', async () => {
+    const retried = await phase(0.1, 2, undefined, undefined, 'verify');
+    const direct = await phase(0.01, 0, undefined, undefined, 'verify');
+    expect(retried.warnings).toEqual([
+      'warning: fine-tuning diverged at epoch 2 (its taps overflow) at lr 0.1; restarted it from its start with its learning rates divided by 10 (lr 0.01; --lr sets it)',
+    ]);
+    expect(retried.r.losses.map((e) => e.lr)).toEqual([0.01, 0.001]);
+    for (const [k, v] of direct.weights) expect(retried.weights.get(k), k).toEqual(v);
+    await expect(phase(0.1, 0, undefined, undefined, 'verify')).rejects.toThrow(/^fine-tuning diverged at epoch 2 \(its taps overflow\); try a smaller learning rate, e\.g\. --lr 0\.01$/);
   });
 
   it('a run stopped after a restart resumes at the lowered learning rate and ends in the same weights', async () => {
@@ -235,5 +254,24 @@ describe("NAD's check of the teacher's taps", () => {
     }
     expect(allFiniteWithin(Float32Array.from([1, Number.NaN]))).toBe(false);
     expect(allFiniteWithin(Float32Array.from([Number.NEGATIVE_INFINITY]))).toBe(false);
+  });
+
+  it('a trained teacher whose taps overflow is refused as its phase ends (so that the phase can restart), a sound one passes', async () => {
+    const { teacherTapsOverflow } = await import('../src/defences/nad.js');
+    const d = fmnist('train', 40);
+    const model = TrainableModel.fromFile(modelPath('wrn16_1'));
+    try {
+      const store = new ParameterStore(model);
+      const taps = model.taps.map((t) => t.name);
+      const ctx = { source: model.source, data: { source: 'test', x: d.x, labels: d.y, n: d.n, h: d.h, w: d.w, c: d.c } } as Parameters<typeof teacherTapsOverflow>[0];
+      expect(await teacherTapsOverflow(ctx, model, store, taps)).toBeUndefined();
+      // Finite weights, 1e19 times too large: the first tap's values pass 1e18.
+      const first = store.get(store.trainableNames()[0]!).value;
+      for (let i = 0; i < first.length; i++) first[i]! *= 1e19;
+      expect(first.every(Number.isFinite)).toBe(true);
+      expect(await teacherTapsOverflow(ctx, model, store, taps)).toBe('its taps are no longer finite, or overflow when squared, after the last update');
+    } finally {
+      model.dispose();
+    }
   });
 });

@@ -56,6 +56,8 @@ export interface DefenceResult extends TrainedCopy {
 export interface PhaseSlot {
   name: string;
   seedOffset: number;
+  /** A check of the trained copy that may send its phase back to a restart (PhaseSpec.verify). */
+  verify?: (model: TrainableModel, store: ParameterStore) => Promise<string | undefined>;
 }
 
 export interface Defence<R = unknown> {

@@ -5,7 +5,8 @@
  * taps. Defaults: the teacher 10 epochs, distillation 20, SGD lr 0.1 (x0.1 from epoch 2) Nesterov momentum
  * 0.9 weight decay 1e-4, batch 64, crop + flip + cutout, p 2, beta 500 for the first tap and 1000 after.
  */
-import { NAD_AUGMENT } from '../data/augment.js';
+import { NAD_AUGMENT, normalizeBatch } from '../data/augment.js';
+import { imageSize } from '../data/dataset.js';
 import { BadInputError, ExitCode, NadError } from '../errors.js';
 import { modelBytes } from '../export/write-model.js';
 import { TrainableModel } from '../import/trainable-model.js';
@@ -15,9 +16,10 @@ import { allFiniteWithin } from '../training/finite-values.js';
 import { attentionDistillationTerm, teacherTapInput } from '../training/loss/attention-distillation.js';
 import { crossEntropyTerm } from '../training/loss/cross-entropy.js';
 import { Sgd } from '../training/optimizers/sgd.js';
+import type { ParameterStore } from '../training/parameter-store.js';
 import { plainStep } from '../training/steps.js';
-import { probeSession } from '../verify/onnx-runtime.js';
-import type { Defence, DefenceResult, Intermediate } from './defence.js';
+import { nhwcToNchw, probeSession } from '../verify/onnx-runtime.js';
+import type { Defence, DefenceContext, DefenceResult, Intermediate } from './defence.js';
 import { nonNegative, positive } from './checks.js';
 import { ft, type FtOptions } from './ft.js';
 import type { MethodOptions } from './method-options.js';
@@ -27,6 +29,33 @@ import { teacherDefence } from './teacher-methods.js';
 /** The rule for beta with any number of taps: 500 for the first tap, 1000 for the others (3 taps: 500, 1000, 1000). */
 export function defaultBetas(taps: number): number[] {
   return Array.from({ length: taps }, (_, i) => (i === 0 ? 500 : 1000));
+}
+
+/** Values beyond 1e18 overflow float32 when the attention map squares them, so they count as non-finite. */
+const TAP_LIMIT = 1e18;
+/** How many clean images the trained teacher's taps are checked on, before the distillation needs them. */
+const TAP_CHECK_IMAGES = 512;
+
+/**
+ * Why a trained teacher cannot serve, if it cannot: its taps on the first clean images (unaugmented) are
+ * not finite or overflow when squared. Said as the teacher phase ends, this sends that phase back to a
+ * restart at a tenth of a default learning rate; the distillation would only stop on it.
+ */
+export async function teacherTapsOverflow(ctx: DefenceContext, model: TrainableModel, store: ParameterStore, tapNames: string[]): Promise<string | undefined> {
+  store.writeTo(model);
+  const frozen = await FrozenModel.create(modelBytes(ctx.source, model.exportWeights(), undefined, tapNames), 'teacher', tapNames);
+  try {
+    const d = ctx.data, size = imageSize(d), end = Math.min(d.n, TAP_CHECK_IMAGES);
+    for (let s = 0; s < end; s += 128) {
+      const n = Math.min(128, end - s);
+      const x = normalizeBatch(d.x.slice(s * size, (s + n) * size), d.c, ctx.mean, ctx.std);
+      const taps = await frozen.run(nhwcToNchw(x, n, d.h, d.w, d.c), [n, d.c, d.h, d.w]);
+      if (taps.some((t) => !allFiniteWithin(t, TAP_LIMIT))) return 'its taps are no longer finite, or overflow when squared, after the last update';
+    }
+    return undefined;
+  } finally {
+    await frozen.release();
+  }
 }
 
 export interface NadOptions extends FtOptions {
@@ -103,7 +132,7 @@ export const nad: Defence<NadOptions> = {
       const opts = r.teacherMethod === 'ft'
         ? ft.resolve({ epochs: r.teacherEpochs, lr: g.lr, lrDropEpoch: g.lrDropEpoch, batch: g.batch, momentum: g.momentum, weightDecay: g.weightDecay })
         : def.resolve({ epochs: r.teacherEpochs });
-      const copy = await def.train(ctx, opts, { name: 'teacher', seedOffset: 1 });
+      const copy = await def.train(ctx, opts, { name: 'teacher', seedOffset: 1, verify: (model, store) => teacherTapsOverflow(ctx, model, store, tapNames) });
       copy.store.writeTo(copy.model);
       const weights = copy.model.exportWeights();
       copy.model.dispose();
@@ -123,8 +152,7 @@ export const nad: Defence<NadOptions> = {
           title: 'distillation', optimizer: opt, gradients: { terms },
           extras: async (nchw, dims) => {
             const taps = await frozen.run(nchw, dims);
-            // Values beyond 1e18 overflow float32 when the attention map squares them, so they count as non-finite here.
-            if (taps.some((t) => !allFiniteWithin(t, 1e18))) {
+            if (taps.some((t) => !allFiniteWithin(t, TAP_LIMIT))) {
               // Finite weights whose forward overflows: the teacher's own training went too far, or a given teacher is damaged.
               if (r.teacher) throw new BadInputError(`--teacher ${r.teacher}: computes NaN, infinite or overflowing (above 1e18) values at its taps; its weights are damaged`);
               const what = r.teacherMethod === 'ft' ? 'teacher fine-tuning' : `the teacher's ${r.teacherMethod}`;

@@ -19,7 +19,8 @@ export async function trainCopy(ctx: DefenceContext, slot: PhaseSlot, plan: (mod
   }
   const p = await plan(model, store);
   ctx.log(`${slot.name}: ${p.title}, ${p.epochs} epochs on ${ctx.data.n} images`);
-  const r = await runPhase(ctx, { ...p, name: slot.name, seedOffset: slot.seedOffset, model, store });
+  const verify = slot.verify;
+  const r = await runPhase(ctx, { ...p, name: slot.name, seedOffset: slot.seedOffset, model, store, verify: verify && (() => verify(model, store)) });
   ctx.checkpoint.finish(key, store.snapshot());
   return { model, store, losses: { [slot.name]: r.losses }, engines: { [slot.name]: r.engine }, restored };
 }

@@ -63,6 +63,11 @@ export interface PhaseSpec {
   extras?: (nchw: Float32Array, dims: number[]) => Promise<Record<string, Float32Array>>;
   /** Ends the phase after an epoch before `epochs` (see EpochLoopConfig.stopAfter). */
   stopAfter?: (epoch: EpochLoss) => boolean;
+  /**
+   * A check of the trained weights beyond finiteness, after the last epoch: a returned reason counts as
+   * divergence through the learning rate, so the phase restarts at a tenth of a default rate like any other.
+   */
+  verify?: () => Promise<string | undefined>;
 }
 
 export interface PhaseResult {
@@ -142,6 +147,12 @@ async function trainEpochs(
       const lr = lrAt(a.schedule, p.epochs - 1);
       throw new DivergedError(`${p.title} diverged at epoch ${p.epochs} (its weights are no longer finite after the last update); try a smaller learning rate, e.g. --lr ${lr / 10}`, lr, true);
     }
+  }
+  const reason = await p.verify?.();
+  if (reason) {
+    // The weights the whole phase made: its starting rate is the one to lower (what --lr sets).
+    const lr = lrAt(a.schedule, 0);
+    throw new DivergedError(`${p.title} diverged at epoch ${p.epochs} (${reason}); try a smaller learning rate, e.g. --lr ${lr / 10}`, lr, true);
   }
   return engine.name;
 }
