@@ -1,9 +1,9 @@
 /**
- * Conv gradients as forward ops onnxruntime runs fast (a [64,16,32,32] 3x3 conv: forward 11 ms, input gradient
- * as ConvTranspose 18 ms, filter gradient as a batch-transposed Conv 48 ms, 2 threads): the input gradient is a
- * ConvTranspose of the output gradient with the same weights; the filter gradient is a Conv over
- * batch-transposed tensors (images act as channels, the output gradient as the kernel, stride and
- * dilation swapped), cropped to the kernel size; the bias gradient is a sum over N, H, W.
+ * Conv gradients as forward ops onnxruntime runs fast. The input gradient is a conv of the output gradient
+ * with the flipped filter (stride 1, blocked where MLAS has the kernels) or a ConvTranspose (strided). The
+ * filter gradient is the input seen through each kernel tap (blocked one-hot depthwise convs, or one one-hot
+ * grouped Conv as an NCHW im2col) times the output gradient, summed over the batch. The bias gradient is a
+ * sum over N, H, W. Each route's measurements are in bench/README.md.
  */
 import { resolvePads } from '../../import/ops/conv.js';
 import { attributeProtos, type GraphBuilder } from '../graph-builder.js';
