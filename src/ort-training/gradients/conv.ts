@@ -61,10 +61,8 @@ export function convInputGradient(b: GraphBuilder, dy: string, w: string, g: Con
 }
 
 /**
- * dW[o, i, kh, kw] = sum over n, y, x of dY[n, o, y, x] * Xpad[n, i, y*s + kh*d, x*s + kw*d]. With the
- * batch moved behind the channels ([C, N, H, W], one transpose each), every kernel tap is one strided Slice
- * of the padded input and one Gemm [Co, N*Ho*Wo] x [Ci, N*Ho*Wo]^T. onnxruntime runs the equivalent
- * batch-transposed Conv with a Ho x Wo kernel several times slower (bench/README.md).
+ * dW[o, i, kh, kw] = sum over n, y, x of dY[n, o, y, x] * Xpad[n, i, y*s + kh*d, x*s + kw*d], by the conv's
+ * kind: dense, depthwise or grouped.
  */
 export function convFilterGradient(b: GraphBuilder, x: string, dy: string, g: ConvGeometry, wDims: number[]): string {
   if (g.group === 1) return denseFilterGradient(b, x, dy, g, wDims);
