@@ -48,7 +48,7 @@ export async function teacherTapsOverflow(ctx: DefenceContext, model: TrainableM
     const d = ctx.data, size = imageSize(d), end = Math.min(d.n, TAP_CHECK_IMAGES);
     for (let s = 0; s < end; s += 128) {
       const n = Math.min(128, end - s);
-      const x = normalizeBatch(d.x.slice(s * size, (s + n) * size), d.c, ctx.mean, ctx.std);
+      const x = normalizeBatch(d.x.subarray(s * size, (s + n) * size), d.c, ctx.mean, ctx.std);
       const taps = await frozen.run(nhwcToNchw(x, n, d.h, d.w, d.c), [n, d.c, d.h, d.w]);
       if (taps.some((t) => !allFiniteWithin(t, TAP_LIMIT))) return 'its taps are no longer finite, or overflow when squared, after the last update';
     }
