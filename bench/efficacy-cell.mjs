@@ -36,7 +36,8 @@ if (process.argv[2] === '--failed') {
     goal: goal(r.after, drop),
     // e.g. a default learning rate that diverged and was lowered: the table marks such cells.
     warnings: r.warnings ?? [],
-    seconds: r.timings.total_s, timings: r.timings, peak_rss_mb: r.timings.peak_rss_mb,
+    // A cell resumed from its checkpoint (bench/efficacy.sh) adds its stopped attempts' seconds.
+    seconds: r.timings.total_s + Number(process.env.PRIOR_SECONDS ?? 0), resumed_attempts: Number(process.env.PRIOR_ATTEMPTS ?? 0), timings: r.timings, peak_rss_mb: r.timings.peak_rss_mb,
     parameters: r.parameters, engine: r.engine, train_images: r.data.train.n, test_images: r.data.test.n,
     machine: machine(r.device?.threads ?? 2, load),
     tool_version: r.tool.version,

@@ -11,6 +11,9 @@
 # Runs `clean` on 5% of CIFAR-10's training set (the NAD protocol) with the method's defaults and writes
 # bench/results/efficacy/<fixture>-<method>-<seed>.json (skipped when it exists, so the table grows across
 # sessions). Needs ../shared/datasets/cifar10-jpg.tar.gz; WaNet and PreAct fixtures need Debian's python3-torch.
+# A cell runs with `--checkpoint bench/out/ckpt-<cell>`: a cell stopped part way (a session ended) resumes from its
+# last finished epoch when called again, and its record's seconds add the stopped attempts' time up to their
+# last saved epoch (work after it was lost and is done again, so it is not counted twice).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 3 ] || { echo "usage: bench/efficacy.sh <fixture> <method> <seed> [extra clean flags]" >&2; exit 2; }
@@ -64,22 +67,34 @@ REPORT=bench/out/efficacy-$FIXTURE-$METHOD-$SEED.report.json
 # The 1-minute load average at the start: a cell timed beside other jobs says so in its record.
 LOAD=$(cut -d' ' -f1 /proc/loadavg)
 ERR=bench/out/efficacy-$FIXTURE-$METHOD-$SEED.stderr
+CKPT=bench/out/ckpt-$FIXTURE-$METHOD-$SEED
+# Attempts so far: "<seconds counted> <attempts>" in $CKPT.time; $CKPT.start holds an unfinished attempt's start.
+read -r PRIOR ATTEMPTS < "$CKPT.time" 2>/dev/null || { PRIOR=0; ATTEMPTS=0; }
+if [ -f "$CKPT.start" ]; then
+  SAVED=$(stat -c %Y "$CKPT/nad-onnx-checkpoint.bin" 2>/dev/null || echo 0)
+  STARTED=$(cat "$CKPT.start")
+  [ "$SAVED" -gt "$STARTED" ] && PRIOR=$(( PRIOR + SAVED - STARTED ))
+  ATTEMPTS=$(( ATTEMPTS + 1 ))
+  echo "$PRIOR $ATTEMPTS" > "$CKPT.time"
+fi
 START=$(date +%s)
+echo "$START" > "$CKPT.start"
 rm -f "$REPORT"
 STATUS=0
 node dist/cli/main.js clean "$MODEL" --data "$CACHE/train" --ratio 0.05 --test "$CACHE/test" "${ATTACK[@]}" \
-  "${FLAGS[@]}" "$@" --seed "$SEED" --out "bench/out/efficacy-$FIXTURE-$METHOD-$SEED.onnx" --report "$REPORT" --quiet > /dev/null 2> "$ERR" || STATUS=$?
+  "${FLAGS[@]}" "$@" --seed "$SEED" --checkpoint "$CKPT" --out "bench/out/efficacy-$FIXTURE-$METHOD-$SEED.onnx" --report "$REPORT" --quiet > /dev/null 2> "$ERR" || STATUS=$?
 if [ "$STATUS" -eq 0 ]; then
-  node bench/efficacy-cell.mjs "$REPORT" "$FIXTURE" "$METHOD" "$SEED" "${FLAGS[*]} $*" "$LOAD" > "$OUT.tmp"
+  PRIOR_SECONDS=$PRIOR PRIOR_ATTEMPTS=$ATTEMPTS node bench/efficacy-cell.mjs "$REPORT" "$FIXTURE" "$METHOD" "$SEED" "${FLAGS[*]} $*" "$LOAD" > "$OUT.tmp"
 elif [ "$STATUS" -eq 1 ] || { [ "$STATUS" -eq 3 ] && grep -q diverged "$ERR"; }; then
   # The method ran and failed (diverged, or a gate): it writes no model, so the user keeps the one they had.
   # The cell records the error and that model's own figures (measured by `eval`) as the result.
   BEFORE=bench/out/efficacy-$FIXTURE-$METHOD-$SEED.before.json
-  SECONDS_TAKEN=$(( $(date +%s) - START ))
+  SECONDS_TAKEN=$(( $(date +%s) - START + PRIOR ))
   node dist/cli/main.js eval "$MODEL" --data "$CACHE/test" "${ATTACK[@]}" --json > "$BEFORE"
   node bench/efficacy-cell.mjs --failed "$BEFORE" "$ERR" "$STATUS" "$SECONDS_TAKEN" "$FIXTURE" "$METHOD" "$SEED" "${FLAGS[*]} $*" "$LOAD" > "$OUT.tmp"
 else
   cat "$ERR" >&2; exit "$STATUS"
 fi
 mv "$OUT.tmp" "$OUT"
+rm -rf "$CKPT" "$CKPT.start" "$CKPT.time"
 cat "$OUT"
