@@ -158,6 +158,39 @@ describe('methods share one pipeline', () => {
     expect(await runCli(args(out, ['--checkpoint', ckDir]))).toBe(0);
     expect(readFileSync(out).equals(readFileSync(reference))).toBe(true);
   });
+
+  it('ANP killed after a round of iterations resumes (masks, momentum and random stream restored) and ends in the same bytes', async () => {
+    const ck = mkdtempSync(join(tmpdir(), 'nad-ck-anp-'));
+    const args = (out: string, extra: string[] = []) => [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', modelPath('wrn16_1_nad'), '--data', DATA, '--ratio', '0.2',
+      '--method', 'anp', '--anp-iterations', '110', '--prune-threshold', '0.9', '--batch', '8', '--no-baseline', '--out', out, '--quiet', ...extra];
+    const reference = join(ck, 'reference.onnx');
+    expect(await runCli(args(reference, ['--report', join(ck, 'reference.json')]))).toBe(0);
+    const ref = JSON.parse(readFileSync(join(ck, 'reference.json'), 'utf8'));
+    expect(ref.parameters.pruned_channels, 'the masks must decide something for the bytes to show them').toBeGreaterThan(0);
+    const ckDir = join(ck, 'state'), out = join(ck, 'resumed.onnx');
+    await killAtPhase(args(out, ['--checkpoint', ckDir]), ckDir, 'anp');
+    expect(existsSync(out)).toBe(false);
+    expect(await runCli(args(out, ['--checkpoint', ckDir, '--report', join(ck, 'resumed.json')]))).toBe(0);
+    expect(readFileSync(out).equals(readFileSync(reference))).toBe(true);
+    const rep = JSON.parse(readFileSync(join(ck, 'resumed.json'), 'utf8'));
+    const noSeconds = (l: { seconds: number }[]) => l.map((e) => ({ ...e, seconds: 0 }));
+    expect(noSeconds(rep.losses.anp)).toEqual(noSeconds(ref.losses.anp));
+    expect(rep.losses.anp).toHaveLength(2);
+  });
+
+  it('a chain killed in the stage after ANP takes the learned masks from the checkpoint and ends in the same bytes', async () => {
+    const ck = mkdtempSync(join(tmpdir(), 'nad-ck-anp-chain-'));
+    const args = (out: string, extra: string[] = []) => [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', modelPath('wrn16_1_nad'), '--data', DATA, '--ratio', '0.2',
+      '--method', 'anp+ft', '--anp-iterations', '3', '--prune-threshold', '0.99', '--epochs', '2', '--batch', '8', '--no-baseline', '--out', out, '--quiet', ...extra];
+    const reference = join(ck, 'reference.onnx');
+    expect(await runCli(args(reference, ['--report', join(ck, 'reference.json')]))).toBe(0);
+    expect(JSON.parse(readFileSync(join(ck, 'reference.json'), 'utf8')).parameters.stages[0].pruned_channels).toBeGreaterThan(0);
+    const ckDir = join(ck, 'state'), out = join(ck, 'resumed.onnx');
+    await killAtPhase(args(out, ['--checkpoint', ckDir]), ckDir, 'stage2/ft');
+    expect(await runCli(args(out, ['--checkpoint', ckDir, '--report', join(ck, 'resumed.json')]))).toBe(0);
+    expect(readFileSync(out).equals(readFileSync(reference))).toBe(true);
+    expect(JSON.parse(readFileSync(join(ck, 'resumed.json'), 'utf8')).engine.anp).toBe('checkpoint');
+  });
 });
 
 describe('anp: pruning is written into the original graph', () => {

@@ -136,7 +136,7 @@ program
   .addOption(threadsOption())
   .addOption(new Option('--engine <name>', 'training engine (auto = onnxruntime where it covers the graph, tfjs otherwise or on tensorflow-gpu)').choices(ENGINES).default('auto'))
   .option('--report <file>', 'also write the JSON report to a file')
-  .option('--checkpoint <dir>', 'save the state after each epoch; rerunning with the same arguments resumes')
+  .option('--checkpoint <dir>', 'save the state after each epoch (ANP: every 100 iterations); rerunning with the same arguments resumes')
   .option('--html <file>', 'also write a self-contained HTML report (metrics, loss curves, attention maps)')
   .option('--json', 'print the JSON report instead of the table')
   .option('--quiet', 'no progress on stderr')
