@@ -1,5 +1,6 @@
 // Time of one training step (batch 64) of an imported model with the chosen engine, and where it goes.
-// Usage: node bench/step-time.mjs <model.onnx> [onnxruntime|tfjs] [steps] [nad]
+// Usage: node bench/step-time.mjs <model.onnx> [onnxruntime|tfjs] [steps] [nad|anp]
+// anp: one of ANP's gradient passes (batch 128, BatchNorm masks and noise, no weight gradients; onnxruntime only).
 // PROFILE=1 prints the busiest op types (onnxruntime's node profile, or tf.profile for tfjs); PROFILE=nodes the busiest nodes.
 import { readFileSync, readdirSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,13 +15,14 @@ import { plainStep } from '../dist/training/steps.js';
 import { crossEntropyTerm } from '../dist/training/loss/cross-entropy.js';
 import { attentionDistillationTerm, teacherTapInput } from '../dist/training/loss/attention-distillation.js';
 import { OrtEngine } from '../dist/ort-training/ort-engine.js';
+import { anpEngineSpec } from '../dist/defences/anp.js';
 import { nhwcToNchw } from '../dist/verify/onnx-runtime.js';
 
 const [path, engineName = 'onnxruntime', stepsArg = '5', mode = 'ft'] = process.argv.slice(2);
 await useBackend('wasm');
 const model = TrainableModel.fromFile(path);
 const [c, h, w] = model.inputShape;
-const n = 64;
+const n = mode === 'anp' ? 128 : 64;
 const nhwc = new Float32Array(n * h * w * c).map((_, i) => Math.abs(Math.sin(i * 12.9898)));
 const nchw = nhwcToNchw(nhwc, n, h, w, c);
 const labels = Int32Array.from({ length: n }, (_, i) => i % model.numClasses);
@@ -35,8 +37,11 @@ const sgd = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
 const profDir = process.env.PROFILE && engineName === 'onnxruntime' ? mkdtempSync(join(tmpdir(), 'nad-prof-')) : undefined;
 // ORT_SESSION='{"executionMode":"parallel","interOpNumThreads":2}' tries other onnxruntime session options.
 const tuning = profDir || process.env.ORT_SESSION ? { profilePrefix: profDir ? join(profDir, 'p') : undefined, session: JSON.parse(process.env.ORT_SESSION ?? '{}') } : undefined;
-const engine = engineName === 'tfjs' ? new TfjsEngine(model, store, { terms }) : await OrtEngine.create(model, store, { terms }, tuning);
-const step = plainStep(engine, store, sgd);
+const anp = mode === 'anp';
+const engine = engineName === 'tfjs' ? new TfjsEngine(model, store, { terms }) : await OrtEngine.create(model, store, anp ? anpEngineSpec(model.numClasses) : { terms }, tuning);
+// ANP: masks at 1 and noise at 0 (the clean pass; the perturbed passes cost the same).
+const anpValues = anp ? new Map(engine.masks.flatMap((m) => [[m.mask, new Float32Array(m.channels).fill(1)], [m.noiseW, new Float32Array(m.channels)], [m.noiseB, new Float32Array(m.channels)]])) : undefined;
+const step = anp ? () => engine.gradients(batch, anpValues) : plainStep(engine, store, sgd);
 const batch = { nhwc, nchw, labels, n, extras };
 await step(batch, 0.01); // warm-up
 const steps = Number(stepsArg);
