@@ -178,6 +178,25 @@ describe('methods share one pipeline', () => {
     expect(rep.losses.anp).toHaveLength(2);
   });
 
+  it('RNP killed while recovering its masks resumes (masks, momentum and random stream restored) and ends in the same bytes', async () => {
+    const ck = mkdtempSync(join(tmpdir(), 'nad-ck-rnp-'));
+    const args = (out: string, extra: string[] = []) => [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', modelPath('wrn16_1_unfused'), '--data', DATA, '--ratio', '0.5',
+      '--method', 'rnp', '--unlearn-until', '0.5', '--epochs', '6', '--batch', '64', '--prune-threshold', '0.9', '--no-baseline', '--out', out, '--quiet', ...extra];
+    const reference = join(ck, 'reference.onnx');
+    expect(await runCli(args(reference, ['--report', join(ck, 'reference.json')]))).toBe(0);
+    const ref = JSON.parse(readFileSync(join(ck, 'reference.json'), 'utf8'));
+    expect(ref.parameters.pruned_channels, 'the masks must decide something for the bytes to show them').toBeGreaterThan(0);
+    const ckDir = join(ck, 'state'), out = join(ck, 'resumed.onnx');
+    await killAtPhase(args(out, ['--checkpoint', ckDir]), ckDir, 'recover');
+    expect(existsSync(out)).toBe(false);
+    expect(await runCli(args(out, ['--checkpoint', ckDir, '--report', join(ck, 'resumed.json')]))).toBe(0);
+    expect(readFileSync(out).equals(readFileSync(reference))).toBe(true);
+    const rep = JSON.parse(readFileSync(join(ck, 'resumed.json'), 'utf8'));
+    const noSeconds = (l: { seconds: number }[]) => l.map((e) => ({ ...e, seconds: 0 }));
+    expect(noSeconds(rep.losses.recover)).toEqual(noSeconds(ref.losses.recover));
+    expect(rep.engine.unlearn).toBe('checkpoint');
+  });
+
   it('a chain killed in the stage after ANP takes the learned masks from the checkpoint and ends in the same bytes', async () => {
     const ck = mkdtempSync(join(tmpdir(), 'nad-ck-anp-chain-'));
     const args = (out: string, extra: string[] = []) => [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', modelPath('wrn16_1_nad'), '--data', DATA, '--ratio', '0.2',

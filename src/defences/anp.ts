@@ -19,7 +19,6 @@ import { Rng } from '../data/random.js';
 import { BadInputError } from '../errors.js';
 import { TrainableModel } from '../import/trainable-model.js';
 import { createEngine } from '../training/create-engine.js';
-import { checkpointKey } from '../training/phase.js';
 import type { Batch, BatchNormMask, GradientSpec, StepResult, TrainingEngine } from '../training/engine.js';
 import type { EpochLoss } from '../training/epoch-loop.js';
 import { crossEntropyTerm } from '../training/loss/cross-entropy.js';
@@ -28,6 +27,7 @@ import { nhwcToNchw } from '../verify/onnx-runtime.js';
 import { checkCommon, nonNegative } from './checks.js';
 import type { Defence, DefenceContext, TrainedCopy } from './defence.js';
 import { CROP_FLIP } from './ft-sam.js';
+import { finishMasks, restoreMasks, saveMasks } from './mask-checkpoint.js';
 import { describePruneRule, parsePruneBy, pruneByMasks, splitForPruning, type Pruning, type PruneRule } from './mask-pruning.js';
 import type { MethodOptions } from './method-options.js';
 
@@ -102,10 +102,6 @@ export async function maskStep(
 /** Iterations per entry of the loss history, and per checkpoint. */
 export const ANP_ROUND = 100;
 
-const fail = (what: string): never => {
-  throw new BadInputError(`--checkpoint: the saved ANP state has no ${what}; delete the folder to start again`);
-};
-
 async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: TrainedCopy; pruning: Pruning }> {
   const model = new TrainableModel(ctx.source, ctx.tapNames);
   const restored = ctx.restore(model);
@@ -117,25 +113,11 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
   const masks = new Map(engine.masks.map((m) => [m.mask, new Float32Array(m.channels).fill(1)]));
   const momentum = new Map(engine.masks.map((m) => [m.mask, new Float32Array(m.channels)]));
   const size = train.h * train.w * train.c;
-  // Checkpoints (--checkpoint): the masks, their momentum and the random stream after every round of
-  // iterations, so a stopped run resumes at its last round and ends in the same bytes; the learned masks once
-  // the loop ends (a chain resumed in a later stage prunes from them again).
-  const ck = ctx.checkpoint, key = checkpointKey(ctx, 'anp');
-  const finished = ck.finished.get(key), resume = finished ? undefined : ck.resumeOf(key);
-  const losses: EpochLoss[] = (ck.histories[key] = finished || resume ? (ck.histories[key] ?? []) : []);
-  let start = 0;
-  if (finished || resume) {
-    for (const [name, m] of masks) m.set((finished ?? resume!.params).get(name) ?? fail(`masks for '${name}'`));
-    if (resume) {
-      for (const [name, v] of momentum) v.set(resume.optimizer.get(name) ?? fail(`momentum for '${name}'`));
-      rng.state = resume.rngState;
-      start = Math.min(r.iterations, resume.epochsDone * ANP_ROUND);
-      ctx.log(`anp: resumed from the checkpoint in ${ck.dir} after ${start} of ${r.iterations} iterations`);
-    } else {
-      start = r.iterations;
-      ctx.log(`anp: masks taken from the checkpoint in ${ck.dir}`);
-    }
-  }
+  // Checkpoints (--checkpoint, mask-checkpoint.ts): after every round of iterations, and the masks once done.
+  const progress = restoreMasks(ctx, 'anp', masks, momentum);
+  const losses = progress.history;
+  if (progress.rngState !== undefined) rng.state = progress.rngState;
+  const start = progress.finished ? r.iterations : Math.min(r.iterations, progress.done * ANP_ROUND);
   let t0 = performance.now(), sumClean = 0, sumPerturbed = 0, count = 0;
   if (start < r.iterations) ctx.log(`anp: ${r.iterations} iterations of ${r.batch} on ${train.n} images, ${engine.masks.reduce((a, m) => a + m.channels, 0)} BatchNorm channels`);
   try {
@@ -162,20 +144,20 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
         const ce = sumClean / count, perturbedCe = sumPerturbed / count, loss = r.alpha * ce + (1 - r.alpha) * perturbedCe;
         losses.push({ epoch: losses.length, lr: r.maskLr, loss, ce, at: [], terms: { ce, perturbed_ce: perturbedCe }, seconds, images: count * r.batch });
         ctx.onProgress?.({ phase: 'anp', epoch: losses.length - 1, epochs: Math.ceil(r.iterations / ANP_ROUND), done: it + 1, total: r.iterations, loss, imagesPerSecond: (count * r.batch) / Math.max(seconds, 1e-9) });
-        ck.save(key, losses.length, rng.state, masks, momentum);
+        saveMasks(ctx, progress.key, losses.length, rng.state, masks, momentum);
         t0 = performance.now();
         sumClean = 0;
         sumPerturbed = 0;
         count = 0;
       }
     }
-    if (!finished) ck.finish(key, new Map([...masks].map(([k, v]) => [k, v.slice()])));
+    if (!progress.finished) finishMasks(ctx, progress.key, masks);
   } finally {
     await engine.dispose();
   }
 
   const pruning = pruneByMasks('anp', model, store, engine.masks, masks, r.prune, { held, mean: ctx.mean, std: ctx.std, log: ctx.log });
-  return { copy: { model, store, losses: { anp: losses }, engines: { anp: finished ? 'checkpoint' : engine.name }, restored }, pruning };
+  return { copy: { model, store, losses: { anp: losses }, engines: { anp: progress.finished ? 'checkpoint' : engine.name }, restored }, pruning };
 }
 
 export const anp: Defence<AnpOptions> = {

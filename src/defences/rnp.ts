@@ -29,6 +29,7 @@ import { CROP_FLIP } from './ft-sam.js';
 import { describePruneRule, parsePruneBy, pruneByMasks, splitForPruning, type Pruning, type PruneRule } from './mask-pruning.js';
 import type { MethodOptions } from './method-options.js';
 import { trainCopy } from './train-copy.js';
+import { finishMasks, restoreMasks, saveMasks } from './mask-checkpoint.js';
 
 export interface RnpOptions {
   /** Unlearning: at most this many epochs, stopped once the training accuracy is at or below `until`. */
@@ -90,16 +91,24 @@ async function rnpTrain(ctx: DefenceContext, r: RnpOptions): Promise<{ copy: Tra
     { choice: ctx.engine, method: 'rnp', onLog: ctx.log, preferTfjs: ctx.preferTfjs });
   const masks = new Map(engine.masks.map((m) => [m.mask, new Float32Array(m.channels).fill(1)]));
   const momentum = new Map(engine.masks.map((m) => [m.mask, new Float32Array(m.channels)]));
-  let recovered: EpochLoss[];
+  // Checkpoints (--checkpoint, mask-checkpoint.ts): after every epoch, and the masks once recovered.
+  const progress = restoreMasks(ctx, 'recover', masks, momentum);
+  const rng = new Rng(ctx.seed + 3);
+  if (progress.rngState !== undefined) rng.state = progress.rngState;
+  const recovered = progress.history;
   try {
-    recovered = await runEpochs(train, {
-      phase: 'recover', title: 'mask recovering', epochs: r.epochs, batch: r.batch, schedule: { kind: 'constant', lr: r.maskLr }, augment: CROP_FLIP,
-      mean: ctx.mean, std: ctx.std, onProgress: ctx.onProgress, signal: ctx.signal,
-      step: async (batch) => {
-        const { clean } = await maskStep(engine, batch, masks, momentum, undefined, r);
-        return { total: clean.total, terms: clean.terms };
-      },
-    }, new Rng(ctx.seed + 3));
+    if (!progress.finished) {
+      await runEpochs(train, {
+        phase: 'recover', title: 'mask recovering', epochs: r.epochs, batch: r.batch, schedule: { kind: 'constant', lr: r.maskLr }, augment: CROP_FLIP,
+        mean: ctx.mean, std: ctx.std, onProgress: ctx.onProgress, signal: ctx.signal, startEpoch: progress.done, history: recovered,
+        onEpochEnd: (done) => saveMasks(ctx, progress.key, done, rng.state, masks, momentum),
+        step: async (batch) => {
+          const { clean } = await maskStep(engine, batch, masks, momentum, undefined, r);
+          return { total: clean.total, terms: clean.terms };
+        },
+      }, rng);
+      finishMasks(ctx, progress.key, masks);
+    }
   } finally {
     await engine.dispose();
     unlearned.model.dispose();
@@ -111,7 +120,7 @@ async function rnpTrain(ctx: DefenceContext, r: RnpOptions): Promise<{ copy: Tra
   const store = new ParameterStore(model);
   const pruning = pruneByMasks('rnp', model, store, engine.masks, masks, r.prune, { held, mean: ctx.mean, std: ctx.std, log: ctx.log });
   return {
-    copy: { model, store, losses: { unlearn: history, recover: recovered }, engines: { unlearn: unlearned.engines.unlearn!, recover: engine.name }, restored },
+    copy: { model, store, losses: { unlearn: history, recover: recovered }, engines: { unlearn: unlearned.engines.unlearn!, recover: progress.finished ? 'checkpoint' : engine.name }, restored },
     pruning,
   };
 }
