@@ -20,7 +20,6 @@ import { BadInputError } from '../errors.js';
 import { TrainableModel } from '../import/trainable-model.js';
 import { createEngine } from '../training/create-engine.js';
 import type { Batch, BatchNormMask, GradientSpec, StepResult, TrainingEngine } from '../training/engine.js';
-import type { EpochLoss } from '../training/epoch-loop.js';
 import { crossEntropyTerm } from '../training/loss/cross-entropy.js';
 import { ParameterStore } from '../training/parameter-store.js';
 import { nhwcToNchw } from '../verify/onnx-runtime.js';

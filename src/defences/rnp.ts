@@ -16,7 +16,7 @@ import { Rng } from '../data/random.js';
 import { BadInputError } from '../errors.js';
 import { createEngine } from '../training/create-engine.js';
 import type { TrainingEngine } from '../training/engine.js';
-import { runEpochs, type BatchStep, type EpochLoss } from '../training/epoch-loop.js';
+import { runEpochs, type BatchStep } from '../training/epoch-loop.js';
 import { crossEntropyTerm } from '../training/loss/cross-entropy.js';
 import { Sgd, type SgdConfig } from '../training/optimizers/sgd.js';
 import { ParameterStore } from '../training/parameter-store.js';

@@ -11,7 +11,7 @@ import { Attrs, type GraphNode } from '../import/graph.js';
 import { intValues } from '../import/tensor-data.js';
 import type { TrainableModel } from '../import/trainable-model.js';
 import { onnx, type NodeProto } from '../onnx/onnx-schema.js';
-import type { LossTerm, TermInput } from '../training/loss/loss-term.js';
+import type { TermInput } from '../training/loss/loss-term.js';
 import { trainsDropout, type GradientSpec } from '../training/engine.js';
 import { GraphBuilder } from './graph-builder.js';
 import { emitEvalBatchNorm, emitTrainBatchNorm, type TrainBatchNorm } from './gradients/batch-normalization.js';

@@ -4,7 +4,7 @@ import type { GradientContext } from './gradient-types.js';
 
 export function whereGradient(ctx: GradientContext): (string | undefined)[] {
   const { b, node } = ctx;
-  const [cond, x, y] = node.inputs as [string, string, string];
+  const cond = node.inputs[0]!;
   const out = ctx.shape(node.outputs[0]!);
   const zero = b.scalar(0);
   const part = (k: number, picked: string[]) =>
