@@ -146,69 +146,50 @@ describe('methods share one pipeline', () => {
     expect(rep.memory.training_state_mb).toBeGreaterThan(rep.memory.parameters_mb);
   });
 
-  it('a killed FT-SAM run resumes from its checkpoint (baseline finished, FT-SAM half done) and ends in the same bytes', async () => {
-    const ck = mkdtempSync(join(tmpdir(), 'nad-ck-sam-'));
-    const args = (out: string, extra: string[] = []) => [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', modelPath('wrn16_1_nad'), '--data', DATA, '--ratio', '0.3',
-      '--method', 'ft-sam', '--epochs', '2', '--batch', '32', '--out', out, '--quiet', ...extra];
-    const reference = join(ck, 'reference.onnx');
-    expect(await runCli(args(reference))).toBe(0);
-    const ckDir = join(ck, 'state'), out = join(ck, 'resumed.onnx');
-    await killAtPhase(args(out, ['--checkpoint', ckDir]), ckDir, 'ft-sam');
-    expect(existsSync(out)).toBe(false);
-    expect(await runCli(args(out, ['--checkpoint', ckDir]))).toBe(0);
-    expect(readFileSync(out).equals(readFileSync(reference))).toBe(true);
-  });
-
-  it('ANP killed after a round of iterations resumes (masks, momentum and random stream restored) and ends in the same bytes', async () => {
-    const ck = mkdtempSync(join(tmpdir(), 'nad-ck-anp-'));
-    const args = (out: string, extra: string[] = []) => [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', modelPath('wrn16_1_nad'), '--data', DATA, '--ratio', '0.2',
-      '--method', 'anp', '--anp-iterations', '110', '--prune-threshold', '0.9', '--batch', '8', '--no-baseline', '--out', out, '--quiet', ...extra];
+  /**
+   * `clean <model> <flags>` run through, then again killed (SIGKILL) once the checkpoint holds `phase` and run
+   * once more: the resumed run must end in the same bytes. Returns both reports.
+   */
+  async function killedAndResumed(tag: string, model: string, flags: string[], phase: string) {
+    const ck = mkdtempSync(join(tmpdir(), `nad-ck-${tag}-`));
+    const args = (out: string, extra: string[] = []) => [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', modelPath(model), '--data', DATA, ...flags, '--out', out, '--quiet', ...extra];
     const reference = join(ck, 'reference.onnx');
     expect(await runCli(args(reference, ['--report', join(ck, 'reference.json')]))).toBe(0);
-    const ref = JSON.parse(readFileSync(join(ck, 'reference.json'), 'utf8'));
-    expect(ref.parameters.pruned_channels, 'the masks must decide something for the bytes to show them').toBeGreaterThan(0);
     const ckDir = join(ck, 'state'), out = join(ck, 'resumed.onnx');
-    await killAtPhase(args(out, ['--checkpoint', ckDir]), ckDir, 'anp');
+    await killAtPhase(args(out, ['--checkpoint', ckDir]), ckDir, phase);
     expect(existsSync(out)).toBe(false);
     expect(await runCli(args(out, ['--checkpoint', ckDir, '--report', join(ck, 'resumed.json')]))).toBe(0);
     expect(readFileSync(out).equals(readFileSync(reference))).toBe(true);
-    const rep = JSON.parse(readFileSync(join(ck, 'resumed.json'), 'utf8'));
-    const noSeconds = (l: { seconds: number }[]) => l.map((e) => ({ ...e, seconds: 0 }));
+    const report = (f: string) => JSON.parse(readFileSync(join(ck, f), 'utf8'));
+    return { ref: report('reference.json'), rep: report('resumed.json') };
+  }
+  const noSeconds = (l: { seconds: number }[]) => l.map((e) => ({ ...e, seconds: 0 }));
+
+  it('a killed FT-SAM run resumes from its checkpoint (baseline finished, FT-SAM half done) and ends in the same bytes', async () => {
+    await killedAndResumed('sam', 'wrn16_1_nad', ['--ratio', '0.3', '--method', 'ft-sam', '--epochs', '2', '--batch', '32'], 'ft-sam');
+  });
+
+  it('ANP killed after a round of iterations resumes (masks, momentum and random stream restored) and ends in the same bytes', async () => {
+    const { ref, rep } = await killedAndResumed('anp', 'wrn16_1_nad',
+      ['--ratio', '0.2', '--method', 'anp', '--anp-iterations', '110', '--prune-threshold', '0.9', '--batch', '8', '--no-baseline'], 'anp');
+    expect(ref.parameters.pruned_channels, 'the masks must decide something for the bytes to show them').toBeGreaterThan(0);
     expect(noSeconds(rep.losses.anp)).toEqual(noSeconds(ref.losses.anp));
     expect(rep.losses.anp).toHaveLength(2);
   });
 
   it('RNP killed while recovering its masks resumes (masks, momentum and random stream restored) and ends in the same bytes', async () => {
-    const ck = mkdtempSync(join(tmpdir(), 'nad-ck-rnp-'));
-    const args = (out: string, extra: string[] = []) => [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', modelPath('wrn16_1_unfused'), '--data', DATA, '--ratio', '0.5',
-      '--method', 'rnp', '--unlearn-until', '0.5', '--epochs', '6', '--batch', '64', '--prune-threshold', '0.9', '--no-baseline', '--out', out, '--quiet', ...extra];
-    const reference = join(ck, 'reference.onnx');
-    expect(await runCli(args(reference, ['--report', join(ck, 'reference.json')]))).toBe(0);
-    const ref = JSON.parse(readFileSync(join(ck, 'reference.json'), 'utf8'));
+    const { ref, rep } = await killedAndResumed('rnp', 'wrn16_1_unfused',
+      ['--ratio', '0.5', '--method', 'rnp', '--unlearn-until', '0.5', '--epochs', '6', '--batch', '64', '--prune-threshold', '0.9', '--no-baseline'], 'recover');
     expect(ref.parameters.pruned_channels, 'the masks must decide something for the bytes to show them').toBeGreaterThan(0);
-    const ckDir = join(ck, 'state'), out = join(ck, 'resumed.onnx');
-    await killAtPhase(args(out, ['--checkpoint', ckDir]), ckDir, 'recover');
-    expect(existsSync(out)).toBe(false);
-    expect(await runCli(args(out, ['--checkpoint', ckDir, '--report', join(ck, 'resumed.json')]))).toBe(0);
-    expect(readFileSync(out).equals(readFileSync(reference))).toBe(true);
-    const rep = JSON.parse(readFileSync(join(ck, 'resumed.json'), 'utf8'));
-    const noSeconds = (l: { seconds: number }[]) => l.map((e) => ({ ...e, seconds: 0 }));
     expect(noSeconds(rep.losses.recover)).toEqual(noSeconds(ref.losses.recover));
     expect(rep.engine.unlearn).toBe('checkpoint');
   });
 
   it('a chain killed in the stage after ANP takes the learned masks from the checkpoint and ends in the same bytes', async () => {
-    const ck = mkdtempSync(join(tmpdir(), 'nad-ck-anp-chain-'));
-    const args = (out: string, extra: string[] = []) => [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', modelPath('wrn16_1_nad'), '--data', DATA, '--ratio', '0.2',
-      '--method', 'anp+ft', '--anp-iterations', '3', '--prune-threshold', '0.99', '--epochs', '2', '--batch', '8', '--no-baseline', '--out', out, '--quiet', ...extra];
-    const reference = join(ck, 'reference.onnx');
-    expect(await runCli(args(reference, ['--report', join(ck, 'reference.json')]))).toBe(0);
-    expect(JSON.parse(readFileSync(join(ck, 'reference.json'), 'utf8')).parameters.stages[0].pruned_channels).toBeGreaterThan(0);
-    const ckDir = join(ck, 'state'), out = join(ck, 'resumed.onnx');
-    await killAtPhase(args(out, ['--checkpoint', ckDir]), ckDir, 'stage2/ft');
-    expect(await runCli(args(out, ['--checkpoint', ckDir, '--report', join(ck, 'resumed.json')]))).toBe(0);
-    expect(readFileSync(out).equals(readFileSync(reference))).toBe(true);
-    expect(JSON.parse(readFileSync(join(ck, 'resumed.json'), 'utf8')).engine.anp).toBe('checkpoint');
+    const { ref, rep } = await killedAndResumed('anp-chain', 'wrn16_1_nad',
+      ['--ratio', '0.2', '--method', 'anp+ft', '--anp-iterations', '3', '--prune-threshold', '0.99', '--epochs', '2', '--batch', '8', '--no-baseline'], 'stage2/ft');
+    expect(ref.parameters.stages[0].pruned_channels).toBeGreaterThan(0);
+    expect(rep.engine.anp).toBe('checkpoint');
   });
 });
 
