@@ -34,7 +34,7 @@ for (const [fixture, methods] of [...byFixture].sort()) {
   let best;
   for (const [method, list] of [...methods].sort()) {
     for (const c of list.sort((a, b) => a.seed - b.seed)) {
-      out.push(`| ${method} | ${c.seed} | ${c.failed ? `no output (${c.failed.error.replace(/^nad-onnx: /, '')}); the model stays ${f(c.after.acc_all)} / ${f(c.after.asr)}` : `${f(c.after.acc_all)} / ${f(c.after.asr)}`} | ${f(c.acc_all_drop)} | ${c.baseline ? `${f(c.baseline.acc_all)} / ${f(c.baseline.asr)} (${c.baseline_method === 'output' ? 'ft = output' : c.baseline_method})` : '–'} | ${c.goal.met ? 'yes' : 'no'} | ${Math.round(c.seconds)}${(c.machine.load_at_start ?? 0) > 1 ? '*' : ''}${c.machine.threads === 1 ? ' (1 thread)' : ''}${c.note ? ' †' : ''}${restarts(c).length ? ' ‡' : ''} |`);
+      out.push(`| ${method} | ${c.seed} | ${c.failed ? `no output (${c.failed.error.replace(/^nad-onnx: /, '')}); the model stays ${f(c.after.acc_all)} / ${f(c.after.asr)}` : `${f(c.after.acc_all)} / ${f(c.after.asr)}`} | ${f(c.acc_all_drop)} | ${c.baseline ? `${f(c.baseline.acc_all)} / ${f(c.baseline.asr)} (${c.baseline_method === 'output' ? 'ft = output' : c.baseline_method})` : '–'} | ${c.goal.met ? 'yes' : 'no'} | ${Math.round(c.seconds)}${(c.machine.load_at_start ?? 0) > 1 ? '*' : ''}${c.machine.threads === 1 ? ' (1 thread)' : ''}${c.resumed_attempts ? `, resumed (${c.resumed_attempts + 1} attempts)` : ''}${c.note ? ' †' : ''}${restarts(c).length ? ' ‡' : ''} |`);
     }
     const worst = Math.max(...list.map(distance));
     if (!best || worst < best.worst) best = { method, worst, seeds: list.length };
