@@ -5,8 +5,9 @@
  * taps. Defaults: the teacher 10 epochs, distillation 20, SGD lr 0.1 (x0.1 from epoch 2) Nesterov momentum
  * 0.9 weight decay 1e-4, batch 64, crop + flip + cutout, p 2, beta 500 for the first tap and 1000 after.
  */
-import { NAD_AUGMENT, normalizeBatch } from '../data/augment.js';
+import { NAD_AUGMENT } from '../data/augment.js';
 import { imageSize } from '../data/dataset.js';
+import { toModelInput } from '../data/model-input.js';
 import { BadInputError, ExitCode, NadError } from '../errors.js';
 import { modelBytes } from '../export/write-model.js';
 import { TrainableModel } from '../import/trainable-model.js';
@@ -18,7 +19,7 @@ import { crossEntropyTerm } from '../training/loss/cross-entropy.js';
 import { Sgd } from '../training/optimizers/sgd.js';
 import type { ParameterStore } from '../training/parameter-store.js';
 import { plainStep } from '../training/steps.js';
-import { nhwcToNchw, probeSession } from '../verify/onnx-runtime.js';
+import { probeSession } from '../verify/onnx-runtime.js';
 import type { Defence, DefenceContext, DefenceResult, Intermediate } from './defence.js';
 import { nonNegative, positive } from './checks.js';
 import { ft, type FtOptions } from './ft.js';
@@ -33,6 +34,7 @@ export function defaultBetas(taps: number): number[] {
 
 /** Values beyond 1e18 overflow float32 when the attention map squares them, so they count as non-finite. */
 const TAP_LIMIT = 1e18;
+const overflows = (taps: Float32Array[]) => taps.some((t) => !allFiniteWithin(t, TAP_LIMIT));
 /** How many clean images the trained teacher's taps are checked on, before the distillation needs them. */
 const TAP_CHECK_IMAGES = 512;
 
@@ -48,9 +50,8 @@ export async function teacherTapsOverflow(ctx: DefenceContext, model: TrainableM
     const d = ctx.data, size = imageSize(d), end = Math.min(d.n, TAP_CHECK_IMAGES);
     for (let s = 0; s < end; s += 128) {
       const n = Math.min(128, end - s);
-      const x = normalizeBatch(d.x.subarray(s * size, (s + n) * size), d.c, ctx.mean, ctx.std);
-      const taps = await frozen.run(nhwcToNchw(x, n, d.h, d.w, d.c), [n, d.c, d.h, d.w]);
-      if (taps.some((t) => !allFiniteWithin(t, TAP_LIMIT))) return 'its taps are no longer finite, or overflow when squared, after the last update';
+      const nchw = toModelInput(d.x.subarray(s * size, (s + n) * size), n, d.h, d.w, d.c, ctx.mean, ctx.std);
+      if (overflows(await frozen.run(nchw, [n, d.c, d.h, d.w]))) return 'its taps are no longer finite, or overflow when squared, after the last update';
     }
     return undefined;
   } finally {
@@ -152,7 +153,7 @@ export const nad: Defence<NadOptions> = {
           title: 'distillation', optimizer: opt, gradients: { terms },
           extras: async (nchw, dims) => {
             const taps = await frozen.run(nchw, dims);
-            if (taps.some((t) => !allFiniteWithin(t, TAP_LIMIT))) {
+            if (overflows(taps)) {
               // Finite weights whose forward overflows: the teacher's own training went too far, or a given teacher is damaged.
               if (r.teacher) throw new BadInputError(`--teacher ${r.teacher}: computes NaN, infinite or overflowing (above 1e18) values at its taps; its weights are damaged`);
               const what = r.teacherMethod === 'ft' ? 'teacher fine-tuning' : `the teacher's ${r.teacherMethod}`;
