@@ -1,7 +1,7 @@
 // Issue "Defences beyond NAD (3 of 3)", budgets: with its defaults every method finishes a 2,500-image
 // WRN-16-1 job within 30 minutes, and the default method a PreAct-ResNet-18 job within 75, on 2 cores,
 // evaluations included.
-//   node bench/budget.mjs [--full] [--preact] [--methods ft,ft-sam,fst,nad,sau,anp] [--threads n]
+//   node bench/budget.mjs [--full] [--preact] [--methods ft,ft-sam,fst,nad,sau,anp,rnp] [--threads n]
 // Each method runs `clean` on 5 % of CIFAR-10's training set with the trigger and all 10,000 test images,
 // as bench/efficacy.sh does. Without --full, the loops are shortened (a few epochs, 200 ANP iterations) and
 // the full run is projected: the measured total, minus the measured loop entries, plus each loop's mean
@@ -32,8 +32,10 @@ const PLANS = {
   nad: { short: ['--teacher-epochs', '2', '--epochs', '2'], phases: { teacher: 10, nad: 20 } },
   sau: { short: ['--epochs', '2'], phases: { sau: 10 } },
   anp: { short: ['--anp-iterations', '200'], phases: { anp: 20 } },
+  // RNP's unlearning stops at its own criterion: it runs as it is; its recovering is shortened.
+  rnp: { short: ['--epochs', '2'], phases: { recover: 20 } },
 };
-const methods = (opt('--methods', preact ? 'ft' : 'ft,ft-sam,fst,nad,sau,anp')).split(',');
+const methods = (opt('--methods', preact ? 'ft' : 'ft,ft-sam,fst,nad,sau,anp,rnp')).split(',');
 for (const m of methods) if (!PLANS[m]) { console.error(`bench/budget.mjs: --methods: no plan for '${m}' (have ${Object.keys(PLANS).join(', ')})`); process.exit(2); }
 
 if (!existsSync(join(CACHE, 'train'))) {

@@ -107,7 +107,7 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
   const store = new ParameterStore(model);
   const { train, held } = splitForPruning(ctx.data, r.prune, ctx.seed);
   const engine = await createEngine(model, store, anpEngineSpec(model.numClasses),
-    { choice: ctx.engine, method: 'anp', onLog: ctx.log, preferTfjs: ctx.preferTfjs });
+    { choice: ctx.engine, method: 'anp', onLog: ctx.log, preferTfjs: ctx.preferTfjs, alone: true });
   const rng = new Rng(ctx.seed + 2);
   const masks = new Map(engine.masks.map((m) => [m.mask, new Float32Array(m.channels).fill(1)]));
   const momentum = new Map(engine.masks.map((m) => [m.mask, new Float32Array(m.channels)]));

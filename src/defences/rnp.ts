@@ -88,7 +88,7 @@ async function rnpTrain(ctx: DefenceContext, r: RnpOptions): Promise<{ copy: Tra
 
   // 2. Recovering: masks on the unlearned model's BatchNorm scales; its weights are constants.
   const engine = await createEngine(unlearned.model, unlearned.store, anpEngineSpec(unlearned.model.numClasses),
-    { choice: ctx.engine, method: 'rnp', onLog: ctx.log, preferTfjs: ctx.preferTfjs });
+    { choice: ctx.engine, method: 'rnp', onLog: ctx.log, preferTfjs: ctx.preferTfjs, alone: true });
   const masks = new Map(engine.masks.map((m) => [m.mask, new Float32Array(m.channels).fill(1)]));
   const momentum = new Map(engine.masks.map((m) => [m.mask, new Float32Array(m.channels)]));
   // Checkpoints (--checkpoint, mask-checkpoint.ts): after every epoch, and the masks once recovered.

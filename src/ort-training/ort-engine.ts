@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-node';
 import type { TrainableModel } from '../import/trainable-model.js';
 import { INPUT_GRADIENT, refuseParameterValues, type Batch, type BatchNormMask, type GradientSpec, type StepResult, type TrainingEngine } from '../training/engine.js';
 import type { ParameterStore } from '../training/parameter-store.js';
-import { createSession } from '../verify/onnx-runtime.js';
+import { createSession, SPINNING_THREADS } from '../verify/onnx-runtime.js';
 import { nchwcBlockSize } from './nchwc-conv.js';
 import { buildTrainingGraph, type TrainingGraph } from './training-graph.js';
 
@@ -30,10 +30,11 @@ export class OrtEngine implements TrainingEngine {
     return this.graph.maskInputs;
   }
 
-  /** `tuning`: onnxruntime session options to try, a profile file prefix (bench/step-time.mjs), the NCHWc block (0: plain convolutions). */
+  /** `tuning`: spinning idle threads (createEngine's `alone`), onnxruntime session options to try, a profile file
+   * prefix (bench/step-time.mjs), the NCHWc block (0: plain convolutions). */
   static async create(
     model: TrainableModel, store: ParameterStore, spec: GradientSpec,
-    tuning?: { profilePrefix?: string; session?: ort.InferenceSession.SessionOptions; nchwcBlock?: number },
+    tuning?: { spin?: boolean; profilePrefix?: string; session?: ort.InferenceSession.SessionOptions; nchwcBlock?: number },
   ): Promise<OrtEngine> {
     const nchwcBlock = tuning?.nchwcBlock ?? (await nchwcBlockSize());
     const graph = buildTrainingGraph(model, spec, { constants: store.entries, nchwcBlock });
@@ -43,6 +44,7 @@ export class OrtEngine implements TrainingEngine {
       // 2.6 GB with 4.0 GB without this line after 3 steps of 64 and one of 52). Where tensors live does
       // not change what is computed.
       enableMemPattern: false,
+      ...(tuning?.spin ? SPINNING_THREADS : {}),
       ...tuning?.session,
       ...(tuning?.profilePrefix ? { enableProfiling: true, profileFilePrefix: tuning.profilePrefix } : {}),
     });

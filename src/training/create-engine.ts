@@ -16,6 +16,11 @@ export interface EngineRequest {
   onLog?: (line: string) => void;
   /** `auto` on a GPU TensorFlow build: tfjs is the faster engine there, where it can run the method. */
   preferTfjs?: boolean;
+  /** No other session runs between the engine's passes (the BatchNorm-mask loops of ANP and RNP): onnxruntime's
+   * idle threads spin instead of sleeping. ANP's passes ran 16-30 % faster so; fine-tuning gained nothing,
+   * and where a frozen model's session alternates with the engine's (NAD's teacher) spinning threads steal
+   * the cores (bench/README.md). */
+  alone?: boolean;
 }
 
 export async function createEngine(model: TrainableModel, store: ParameterStore, spec: GradientSpec, req: EngineRequest): Promise<TrainingEngine> {
@@ -37,7 +42,7 @@ export async function createEngine(model: TrainableModel, store: ParameterStore,
   const { OrtEngine } = await import('../ort-training/ort-engine.js');
   const { UnsupportedForTraining } = await import('../ort-training/gradients/gradient-types.js');
   try {
-    return await OrtEngine.create(model, store, spec);
+    return await OrtEngine.create(model, store, spec, req.alone ? { spin: true } : undefined);
   } catch (e) {
     if (!(e instanceof UnsupportedForTraining)) throw e;
     if (req.choice === 'onnxruntime') throw new BadInputError(`--engine onnxruntime: cannot train this graph (${e.message}); use --engine tfjs`);

@@ -60,10 +60,13 @@ export async function createSession(
  * sleeping threads (2 cores, AVX-512, bench/README.md); training sessions keep them asleep (above).
  */
 export function createEvaluationSession(bytes: Uint8Array, where: string, isolate = false): Promise<ort.InferenceSession> {
-  return createSession(bytes, where, sessionThreads, isolate, {
-    extra: { session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } } },
-  });
+  return createSession(bytes, where, sessionThreads, isolate, SPINNING_THREADS);
 }
+
+/** Session options whose idle threads spin between runs (onnxruntime's default), for a session that runs alone. */
+export const SPINNING_THREADS: ort.InferenceSession.SessionOptions = {
+  extra: { session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } } },
+};
 
 /** NHWC batch -> NCHW Float32Array, the layout ONNX models take. */
 export function nhwcToNchw(src: Float32Array, n: number, h: number, w: number, c: number): Float32Array {
