@@ -69,7 +69,7 @@ LOAD=$(cut -d' ' -f1 /proc/loadavg)
 ERR=bench/out/efficacy-$FIXTURE-$METHOD-$SEED.stderr
 CKPT=bench/out/ckpt-$FIXTURE-$METHOD-$SEED
 # Attempts so far: "<seconds counted> <attempts>" in $CKPT.time; $CKPT.start holds an unfinished attempt's start.
-read -r PRIOR ATTEMPTS < "$CKPT.time" 2>/dev/null || { PRIOR=0; ATTEMPTS=0; }
+{ read -r PRIOR ATTEMPTS < "$CKPT.time"; } 2>/dev/null || { PRIOR=0; ATTEMPTS=0; }
 if [ -f "$CKPT.start" ]; then
   SAVED=$(stat -c %Y "$CKPT/nad-onnx-checkpoint.bin" 2>/dev/null || echo 0)
   STARTED=$(cat "$CKPT.start")
