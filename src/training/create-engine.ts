@@ -17,7 +17,8 @@ export interface EngineRequest {
   /** `auto` on a GPU TensorFlow build: tfjs is the faster engine there, where it can run the method. */
   preferTfjs?: boolean;
   /** No other session runs between the engine's passes (the BatchNorm-mask loops of ANP and RNP): onnxruntime's
-   * idle threads spin instead of sleeping. ANP's passes ran 16-30 % faster so; fine-tuning gained nothing,
+   * idle threads spin instead of sleeping. ANP's iterations ran 5-28 % faster so (bench/anp-spin.mjs; RNP's
+   * recovering runs the same graph, not timed apart); fine-tuning gained nothing,
    * and where a frozen model's session alternates with the engine's (NAD's teacher) spinning threads steal
    * the cores (bench/README.md). */
   alone?: boolean;

@@ -57,7 +57,8 @@ export async function createSession(
 /**
  * A session that only evaluates, alone on the machine: its idle threads spin between runs, as
  * onnxruntime's default. Evaluating 10,000 CIFAR-10 images with WRN-16-1 ran 6-9 % faster than with
- * sleeping threads (2 cores, AVX-512, bench/README.md); training sessions keep them asleep (above).
+ * sleeping threads (2 cores, AVX-512, bench/README.md); training sessions keep them asleep (above) unless
+ * they run alone (createEngine's `alone`).
  */
 export function createEvaluationSession(bytes: Uint8Array, where: string, isolate = false): Promise<ort.InferenceSession> {
   return createSession(bytes, where, sessionThreads, isolate, SPINNING_THREADS);
