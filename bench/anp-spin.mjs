@@ -1,17 +1,15 @@
 // ANP's loop with onnxruntime's idle threads spinning against sleeping, in one process: two engines of the
 // same training graph, used in alternating blocks of iterations so that a machine's slow phases hit both.
-// Each iteration is ANP's own (src/defences/anp.ts): a batch of 128 drawn and augmented, the noise's ascent
+// Each iteration is ANP's own (src/defences/anp.ts): a batch of 128 drawn and augmented (drawBatch), the noise's ascent
 // pass, the perturbed and the clean pass, the masks' step. Inputs are synthetic; the cost does not depend on them.
 //   node bench/anp-spin.mjs [model.onnx] [rounds] [block]
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../dist/backend/select-backend.js';
-import { augmentBatch, normalizeBatch } from '../dist/data/augment.js';
 import { Rng } from '../dist/data/random.js';
-import { anpEngineSpec, ascendNoise, drawNoise, maskStep } from '../dist/defences/anp.js';
+import { anpEngineSpec, ascendNoise, drawBatch, drawNoise, maskStep } from '../dist/defences/anp.js';
 import { TrainableModel } from '../dist/import/trainable-model.js';
 import { OrtEngine } from '../dist/ort-training/ort-engine.js';
 import { ParameterStore } from '../dist/training/parameter-store.js';
-import { nhwcToNchw } from '../dist/verify/onnx-runtime.js';
 import { describeMachine } from './machine.mjs';
 
 const [path = 'fixtures/cifar/wrn16_1_badnets.onnx', rounds = '8', block = '4'] = process.argv.slice(2);
@@ -29,12 +27,10 @@ const masks = new Map(engines.sleep.masks.map((m) => [m.mask, new Float32Array(m
 const momentum = new Map(engines.sleep.masks.map((m) => [m.mask, new Float32Array(m.channels)]));
 const r = { eps: 0.4, steps: 1, alpha: 0.2, maskLr: 0.2 };
 const mean = Array(c).fill(0.5), std = Array(c).fill(0.25);
+const data = { source: 'synthetic', x: images, labels: Int32Array.from({ length: pool }, (_, i) => i % k), n: pool, h, w, c };
 
 async function iteration(engine) {
-  const xb = new Float32Array(n * size), labels = new Int32Array(n);
-  for (let i = 0; i < n; i++) { const j = rng.int(pool); xb.set(images.subarray(j * size, (j + 1) * size), i * size); labels[i] = j % k; }
-  const nhwc = normalizeBatch(augmentBatch(xb, n, h, w, c, { pad: 4, flip: true, cutout: 0 }, rng), c, mean, std);
-  const batch = { nhwc, nchw: nhwcToNchw(nhwc, n, h, w, c), labels, n };
+  const batch = drawBatch(data, n, rng, mean, std);
   const values = new Map([...masks, ...drawNoise(engine.masks, r.eps, rng)]);
   await ascendNoise(engine, batch, values, r);
   await maskStep(engine, batch, masks, momentum, values, r);

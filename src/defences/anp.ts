@@ -15,6 +15,7 @@
  * weights with the shift as the bias. The graph stays the same.
  */
 import { augmentBatch, normalizeBatch } from '../data/augment.js';
+import { imageSize, type Dataset } from '../data/dataset.js';
 import { Rng } from '../data/random.js';
 import { BadInputError } from '../errors.js';
 import { TrainableModel } from '../import/trainable-model.js';
@@ -98,6 +99,19 @@ export async function maskStep(
   return { clean, perturbed, grads };
 }
 
+/** One iteration's batch, as the authors' sampler: `n` images drawn with replacement, cropped and flipped, normalised. */
+export function drawBatch(data: Dataset, n: number, rng: Rng, mean?: number[], std?: number[]): Batch {
+  const size = imageSize(data);
+  const xb = new Float32Array(n * size), labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const j = rng.int(data.n);
+    xb.set(data.x.subarray(j * size, (j + 1) * size), i * size);
+    labels[i] = data.labels[j]!;
+  }
+  const nhwc = normalizeBatch(augmentBatch(xb, n, data.h, data.w, data.c, CROP_FLIP, rng), data.c, mean, std);
+  return { nhwc, nchw: nhwcToNchw(nhwc, n, data.h, data.w, data.c), labels, n };
+}
+
 /** Iterations per entry of the loss history, and per checkpoint. */
 export const ANP_ROUND = 100;
 
@@ -111,7 +125,6 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
   const rng = new Rng(ctx.seed + 2);
   const masks = new Map(engine.masks.map((m) => [m.mask, new Float32Array(m.channels).fill(1)]));
   const momentum = new Map(engine.masks.map((m) => [m.mask, new Float32Array(m.channels)]));
-  const size = train.h * train.w * train.c;
   // Checkpoints (--checkpoint, mask-checkpoint.ts): after every round of iterations, and the masks once done.
   const progress = restoreMasks(ctx, 'anp', masks, momentum);
   const losses = progress.history;
@@ -122,14 +135,7 @@ async function anpTrain(ctx: DefenceContext, r: AnpOptions): Promise<{ copy: Tra
   try {
     for (let it = start; it < r.iterations; it++) {
       ctx.signal?.throwIfAborted();
-      const xb = new Float32Array(r.batch * size), yb = new Int32Array(r.batch);
-      for (let i = 0; i < r.batch; i++) {
-        const j = rng.int(train.n);
-        xb.set(train.x.subarray(j * size, (j + 1) * size), i * size);
-        yb[i] = train.labels[j]!;
-      }
-      const nhwc = normalizeBatch(augmentBatch(xb, r.batch, train.h, train.w, train.c, CROP_FLIP, rng), train.c, ctx.mean, ctx.std);
-      const batch: Batch = { nhwc, nchw: nhwcToNchw(nhwc, r.batch, train.h, train.w, train.c), labels: yb, n: r.batch };
+      const batch = drawBatch(train, r.batch, rng, ctx.mean, ctx.std);
       // The noise start, its ascent and the masks' step are apart so that tests/anp.test.ts can hold each to PyTorch.
       // As the authors' code: with eps 0 no noise is drawn, ascended or evaluated.
       const values = r.eps > 0 ? new Map<string, Float32Array>([...masks, ...drawNoise(engine.masks, r.eps, rng)]) : undefined;
