@@ -1,7 +1,7 @@
 // Issue "Defences beyond NAD (3 of 3)", budgets: with its defaults every method finishes a 2,500-image
 // WRN-16-1 job within 30 minutes, and the default method a PreAct-ResNet-18 job within 75, on 2 cores,
 // evaluations included.
-//   node bench/budget.mjs [--full] [--preact] [--methods ft,ft-sam,fst,nad,sau,anp,rnp] [--threads n]
+//   node bench/budget.mjs [--full] [--preact] [--methods ft,ft-sam,fst,nad,nad-sau,sau,anp,rnp] [--threads n]
 // Each method runs `clean` on 5 % of CIFAR-10's training set with the trigger and all 10,000 test images,
 // as bench/efficacy.sh does. Without --full, the loops are shortened (a few epochs, 200 ANP iterations) and
 // the full run is projected: the measured total, minus the measured loop entries, plus each loop's mean
@@ -30,12 +30,14 @@ const PLANS = {
   'ft-sam': { short: ['--epochs', '2'], phases: { 'ft-sam': 20 } },
   fst: { short: ['--epochs', '2'], phases: { fst: 10 } },
   nad: { short: ['--teacher-epochs', '2', '--epochs', '2'], phases: { teacher: 10, nad: 20 } },
+  // NAD with an SAU teacher (bench/efficacy.sh's nad-sau): the teacher's entries are SAU epochs.
+  'nad-sau': { method: ['--method', 'nad', '--teacher-method', 'sau'], short: ['--teacher-epochs', '2', '--epochs', '2'], phases: { teacher: 10, nad: 20 } },
   sau: { short: ['--epochs', '2'], phases: { sau: 10 } },
   anp: { short: ['--anp-iterations', '200'], phases: { anp: 20 } },
   // RNP's unlearning stops at its own criterion: it runs as it is; its recovering is shortened.
   rnp: { short: ['--epochs', '2'], phases: { recover: 20 } },
 };
-const methods = (opt('--methods', preact ? 'ft' : 'ft,ft-sam,fst,nad,sau,anp,rnp')).split(',');
+const methods = (opt('--methods', preact ? 'ft' : 'ft,ft-sam,fst,nad,nad-sau,sau,anp,rnp')).split(',');
 for (const m of methods) if (!PLANS[m]) { console.error(`bench/budget.mjs: --methods: no plan for '${m}' (have ${Object.keys(PLANS).join(', ')})`); process.exit(2); }
 
 if (!existsSync(join(CACHE, 'train'))) {
@@ -53,9 +55,10 @@ if (preact) {
 const budgetMin = preact ? 75 : 30;
 
 function clean(method, extra) {
+  const flags = PLANS[method].method ?? ['--method', method];
   const report = join(ROOT, 'bench', 'out', `budget-${fixture}-${method}.report.json`);
   const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), 'clean', model, '--data', join(CACHE, 'train'), '--ratio', '0.05',
-    '--test', join(CACHE, 'test'), '--trigger', meta.trigger, '--target', String(meta.target), '--method', method, '--seed', '0', '--threads', threads,
+    '--test', join(CACHE, 'test'), '--trigger', meta.trigger, '--target', String(meta.target), ...flags, '--seed', '0', '--threads', threads,
     ...extra, '--out', join(ROOT, 'bench', 'out', `budget-${fixture}-${method}.onnx`), '--report', report, '--quiet'], { encoding: 'utf8' });
   if (r.status !== 0) { console.error(`bench/budget.mjs: ${method}: clean exited ${r.status}: ${r.stderr.trim().split('\n').pop()}`); process.exit(1); }
   return JSON.parse(readFileSync(report, 'utf8'));
@@ -70,7 +73,8 @@ const rows = [];
 for (const m of ['ft', ...methods.filter((x) => x !== 'ft')]) {
   if (m !== 'ft' && !methods.includes(m)) continue;
   const plan = PLANS[m];
-  const own = m === 'ft' || m === 'nad' ? [] : ['--no-baseline'];
+  // NAD's baseline is its own teacher, so it trains no ft baseline.
+  const own = m === 'ft' || m.startsWith('nad') ? [] : ['--no-baseline'];
   const r = clean(m, [...(full ? [] : plan.short), ...(full ? [] : own)]);
   let projected = r.timings.total_s;
   const loops = [];
@@ -92,6 +96,6 @@ console.log(`| --- | --- | ${full ? '' : '--- | --- | '}--- | --- | --- |`);
 for (const r of rows) {
   if (!methods.includes(r.m)) continue;
   const min = r.projected / 60;
-  console.log(`| ${r.m} | ${r.measured.toFixed(0)} | ${full ? '' : `${r.loops.join('; ')}${r.m !== 'ft' && r.m !== 'nad' ? '; + the ft baseline' : ''} | ${r.projected.toFixed(0)} | `}${min.toFixed(1)} | ${min <= budgetMin ? 'within' : 'OVER'} | ${r.rss.toFixed(0)} |`);
+  console.log(`| ${r.m} | ${r.measured.toFixed(0)} | ${full ? '' : `${r.loops.join('; ')}${r.m !== 'ft' && !r.m.startsWith('nad') ? '; + the ft baseline' : ''} | ${r.projected.toFixed(0)} | `}${min.toFixed(1)} | ${min <= budgetMin ? 'within' : 'OVER'} | ${r.rss.toFixed(0)} |`);
   for (const w of r.warnings) console.log(`  ${r.m}: ${w}`);
 }
