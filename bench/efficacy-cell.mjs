@@ -38,6 +38,8 @@ if (process.argv[2] === '--failed') {
     warnings: r.warnings ?? [],
     // A cell resumed from its checkpoint (bench/efficacy.sh) adds its stopped attempts' seconds.
     seconds: r.timings.total_s + Number(process.env.PRIOR_SECONDS ?? 0), resumed_attempts: Number(process.env.PRIOR_ATTEMPTS ?? 0), timings: r.timings, peak_rss_mb: r.timings.peak_rss_mb,
+    // What the table's † footnote says about how the cell was made (e.g. a teacher taken from another cell).
+    ...(process.env.CELL_NOTE ? { note: process.env.CELL_NOTE } : {}),
     parameters: r.parameters, engine: r.engine, train_images: r.data.train.n, test_images: r.data.test.n,
     machine: machine(r.device?.threads ?? 2, load),
     tool_version: r.tool.version,

@@ -3,7 +3,8 @@
 #   bench/efficacy.sh <fixture> <method> <seed>
 # fixture: a model in fixtures/cifar (wrn16_1_badnets, wrn16_1_badnets_onecycle, wrn16_1_blended, wrn16_1_sig,
 #   wrn16_1_wanet) or preact18_<attack> (exported from its float16 state dict into bench/out);
-# method: nad | ft | ft-sam | fst | anp | sau | nad-ftsam / nad-sau (NAD with --teacher-method ft-sam / sau) | a
+# method: nad | ft | ft-sam | fst | anp | sau | nad-ftsam / nad-sau (NAD with --teacher-method ft-sam / sau) |
+#   nad-sau-cell (NAD with the sau cell's model as --teacher) | a
 #   chain such as anp+ft-sam; <method>@<n> runs it with --epochs n; <method>-ca<p> (anp-ca2, rnp-ca2, anp-ca2+ft-sam)
 #   prunes with --prune-by clean-acc:<p> instead of the fixed threshold; anything after the seed is passed to
 #   `clean` as extra flags and named in the record (a variant that changes the result needs its own method name,
@@ -59,6 +60,16 @@ fi
 case "$BASE" in
   nad-ftsam) FLAGS=(--method nad --teacher-method ft-sam) ;;
   nad-sau) FLAGS=(--method nad --teacher-method sau) ;;
+  nad-sau-cell)
+    # NAD whose teacher is this fixture and seed's sau cell's cleaned model, given by --teacher instead of trained
+    # again: the same chain at the cost of its distillation. The teacher's random stream is the sau cell's (a
+    # trained teacher draws its own), and the cell's seconds add the sau cell's.
+    TEACHER_CELL=bench/results/efficacy/$FIXTURE-sau-$SEED.json
+    TEACHER_MODEL=bench/out/efficacy-$FIXTURE-sau-$SEED.onnx
+    [ -f "$TEACHER_CELL" ] && [ -f "$TEACHER_MODEL" ] || { echo "bench/efficacy.sh: $METHOD needs the sau cell of $FIXTURE seed $SEED first ($TEACHER_CELL and $TEACHER_MODEL)" >&2; exit 2; }
+    FLAGS=(--method nad --teacher "$TEACHER_MODEL")
+    TEACHER_SECONDS=$(node -e "process.stdout.write(String(Math.round(JSON.parse(require('fs').readFileSync('$TEACHER_CELL','utf8')).seconds)))")
+    CELL_NOTE="its teacher is the sau cell's model (--teacher), not trained again; its seconds add that cell's $TEACHER_SECONDS" ;;
   *) FLAGS=(--method "$BASE") ;;
 esac
 FLAGS+=("${PRUNE[@]}")
@@ -84,7 +95,7 @@ STATUS=0
 node dist/cli/main.js clean "$MODEL" --data "$CACHE/train" --ratio 0.05 --test "$CACHE/test" "${ATTACK[@]}" \
   "${FLAGS[@]}" "$@" --seed "$SEED" --checkpoint "$CKPT" --out "bench/out/efficacy-$FIXTURE-$METHOD-$SEED.onnx" --report "$REPORT" --quiet > /dev/null 2> "$ERR" || STATUS=$?
 if [ "$STATUS" -eq 0 ]; then
-  PRIOR_SECONDS=$PRIOR PRIOR_ATTEMPTS=$ATTEMPTS node bench/efficacy-cell.mjs "$REPORT" "$FIXTURE" "$METHOD" "$SEED" "${FLAGS[*]} $*" "$LOAD" > "$OUT.tmp"
+  PRIOR_SECONDS=$(( PRIOR + ${TEACHER_SECONDS:-0} )) PRIOR_ATTEMPTS=$ATTEMPTS CELL_NOTE=${CELL_NOTE:-} node bench/efficacy-cell.mjs "$REPORT" "$FIXTURE" "$METHOD" "$SEED" "${FLAGS[*]} $*" "$LOAD" > "$OUT.tmp"
 elif [ "$STATUS" -eq 1 ] || { [ "$STATUS" -eq 3 ] && grep -q diverged "$ERR"; }; then
   # The method ran and failed (diverged, or a gate): it writes no model, so the user keeps the one they had.
   # The cell records the error and that model's own figures (measured by `eval`) as the result.
