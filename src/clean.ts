@@ -296,6 +296,8 @@ export async function clean(o: CleanOptions): Promise<CleanReport> {
   const scanAfter = o.scan ? await runScan('after', modelFromBytes(outBytes, o.out)) : undefined;
   const { failed, warnings } = judge({
     before, after, baseline: method === 'ft' ? null : teacherMetrics, label: methodLabel(method), maxAccDrop: o.maxAccDrop, maxAsr: o.maxAsr,
+    // NAD's baseline is its teacher: fine-tuned unless another method or a given file made it.
+    baselineName: teacherModel?.method === 'given' ? 'the given teacher' : teacherModel && teacherModel.method !== 'ft' ? `its ${methodLabel(teacherModel.method)} teacher` : undefined,
     maxAnomaly: o.maxAnomaly, anomalyAfter: scanAfter?.max_anomaly_index,
   });
   warnings.unshift(...trainingWarnings);

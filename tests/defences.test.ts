@@ -120,6 +120,17 @@ describe('accuracy warning', () => {
     expect(JSON.parse(gated.stdout).warnings).toEqual([]);
     expect(gated.stderr).not.toMatch(/warning/);
   });
+
+  it('NAD with an SAU teacher names that teacher, not plain fine-tuning, beside its drop', async () => {
+    const r = await cli(['clean', '--method', 'nad', '--teacher-method', 'sau', modelPath('wrn16_1'), '--data', DATA, '--test', TEST,
+      '--ratio', '0.5', '--teacher-epochs', '1', '--epochs', '1', '--json', '--out', join(dir, 'warn-sau.onnx')]);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    const drop = rep.before.acc_all - rep.after.acc_all, teacher = rep.before.acc_all - rep.teacher.acc_all;
+    expect(drop).toBeGreaterThan(3);
+    expect(rep.baseline).toEqual({ method: 'sau' });
+    expect(rep.warnings).toEqual([`warning: NAD lost ${drop.toFixed(2)} points of acc_all (${rep.before.acc_all.toFixed(2)} -> ${rep.after.acc_all.toFixed(2)}); its SAU teacher lost ${teacher.toFixed(2)}; set --max-acc-drop to refuse such a model`]);
+  });
 });
 
 describe('methods share one pipeline', () => {

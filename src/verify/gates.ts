@@ -14,6 +14,8 @@ export interface Verdict {
 
 export function judge(v: {
   before: Metrics; after: Metrics; baseline: Metrics | null; label: string; maxAccDrop?: number; maxAsr?: number;
+  /** What the baseline is, as the warning names it (default: plain fine-tuning). */
+  baselineName?: string;
   /** --max-anomaly and the cleaned model's largest anomaly index (clean --scan). */
   maxAnomaly?: number; anomalyAfter?: number;
 }): Verdict {
@@ -25,7 +27,7 @@ export function judge(v: {
     failed.push(`the cleaned model's largest anomaly index ${v.anomalyAfter.toFixed(2)} is above --max-anomaly ${v.maxAnomaly}`);
   }
   if (v.maxAccDrop === undefined && drop > WARN_ACC_DROP) {
-    const b = v.baseline ? `; plain fine-tuning lost ${(v.before.acc_all - v.baseline.acc_all).toFixed(2)}` : '';
+    const b = v.baseline ? `; ${v.baselineName ?? 'plain fine-tuning'} lost ${(v.before.acc_all - v.baseline.acc_all).toFixed(2)}` : '';
     warnings.push(`warning: ${v.label} lost ${drop.toFixed(2)} points of acc_all (${v.before.acc_all.toFixed(2)} -> ${v.after.acc_all.toFixed(2)})${b}; set --max-acc-drop to refuse such a model`);
   }
   return { failed, warnings };
