@@ -15,7 +15,7 @@
  * weights with the shift as the bias. The graph stays the same.
  */
 import { augmentBatch, normalizeBatch } from '../data/augment.js';
-import { imageSize, type Dataset } from '../data/dataset.js';
+import { selectRows, type Dataset } from '../data/dataset.js';
 import { Rng } from '../data/random.js';
 import { BadInputError } from '../errors.js';
 import { TrainableModel } from '../import/trainable-model.js';
@@ -101,14 +101,8 @@ export async function maskStep(
 
 /** One iteration's batch, as the authors' sampler: `n` images drawn with replacement, cropped and flipped, normalised. */
 export function drawBatch(data: Dataset, n: number, rng: Rng, mean?: number[], std?: number[]): Batch {
-  const size = imageSize(data);
-  const xb = new Float32Array(n * size), labels = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const j = rng.int(data.n);
-    xb.set(data.x.subarray(j * size, (j + 1) * size), i * size);
-    labels[i] = data.labels[j]!;
-  }
-  const nhwc = normalizeBatch(augmentBatch(xb, n, data.h, data.w, data.c, CROP_FLIP, rng), data.c, mean, std);
+  const { x, labels } = selectRows(data, Int32Array.from({ length: n }, () => rng.int(data.n)));
+  const nhwc = normalizeBatch(augmentBatch(x, n, data.h, data.w, data.c, CROP_FLIP, rng), data.c, mean, std);
   return { nhwc, nchw: nhwcToNchw(nhwc, n, data.h, data.w, data.c), labels, n };
 }
 

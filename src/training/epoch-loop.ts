@@ -5,7 +5,7 @@
  * so the random stream is the same as without the overlap.
  */
 import { augmentBatch, normalizeBatch, type AugmentConfig } from '../data/augment.js';
-import type { Dataset } from '../data/dataset.js';
+import { selectRows, type Dataset } from '../data/dataset.js';
 import type { Rng } from '../data/random.js';
 import { DivergedError } from '../errors.js';
 import { nhwcToNchw } from '../verify/onnx-runtime.js';
@@ -62,7 +62,6 @@ export interface EpochLoopConfig {
 }
 
 export async function runEpochs(data: Dataset, cfg: EpochLoopConfig, rng: Rng): Promise<EpochLoss[]> {
-  const size = data.h * data.w * data.c;
   const history: EpochLoss[] = cfg.history ?? [];
   // Whether the loss was finite at the start: only then is a later NaN the learning rate's doing.
   let startedFinite: boolean | undefined;
@@ -78,13 +77,7 @@ export async function runEpochs(data: Dataset, cfg: EpochLoopConfig, rng: Rng): 
     const prepare = (s: number) => {
       const n = Math.min(cfg.batch, data.n - s);
       if (n < 2) return undefined; // a batch of one has no batch statistics (PyTorch would fail on it too)
-      const xb = new Float32Array(n * size);
-      const yb = new Int32Array(n);
-      for (let i = 0; i < n; i++) {
-        const j = order[s + i]!;
-        xb.set(data.x.subarray(j * size, (j + 1) * size), i * size);
-        yb[i] = data.labels[j]!;
-      }
+      const { x: xb, labels: yb } = selectRows(data, order.subarray(s, s + n));
       const x = normalizeBatch(augmentBatch(xb, n, data.h, data.w, data.c, cfg.augment, rng), data.c, cfg.mean, cfg.std);
       const nchw = nhwcToNchw(x, n, data.h, data.w, data.c);
       const dropout = cfg.dropout?.length ? drawDropoutMasks(cfg.dropout, n, rng) : undefined;
